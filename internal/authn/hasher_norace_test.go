@@ -1,0 +1,6 @@
+//go:build !race
+
+package authn
+
+// raceEnabled: see hasher_race_test.go.
+const raceEnabled = false
