@@ -1,0 +1,476 @@
+// Package server composes the gateway: its own endpoints (login, logout,
+// me) served by gin, and for every other request the chain
+// canonicalize → identify → authorize → forward.
+package server
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"html/template"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/djangate/gateway/internal/audit"
+	"github.com/djangate/gateway/internal/authn"
+	"github.com/djangate/gateway/internal/authz"
+	"github.com/djangate/gateway/internal/canonical"
+	"github.com/djangate/gateway/internal/config"
+	"github.com/djangate/gateway/internal/proxy"
+	"github.com/djangate/gateway/internal/sessionstore"
+)
+
+// Users is what the server needs from the identity store.
+type Users interface {
+	Authenticate(ctx context.Context, username, password string) (*authn.User, error)
+	LoadPrincipal(ctx context.Context, userID int64, backend string) (*authn.Principal, error)
+	UpdateLastLogin(ctx context.Context, userID int64, t time.Time) error
+	// ChangePassword sets a new password for u if its stored hash still
+	// is u.Password, replaces its auth secret and ends all its sessions.
+	ChangePassword(ctx context.Context, u *authn.User, newPassword string) (*authn.User, error)
+}
+
+// Sessions is what the server needs from the session store.
+type Sessions interface {
+	Create(ctx context.Context, s *sessionstore.Session, lt sessionstore.Lifetime) (string, error)
+	// Load reads the session and its user's principal in one round trip,
+	// writing back the last activity when lt.Refresh has passed.
+	Load(ctx context.Context, id string, now time.Time, lt sessionstore.Lifetime) (*sessionstore.Session, *authn.Principal, error)
+	Delete(ctx context.Context, id string) error
+}
+
+// Decider evaluates the authorization policy.
+type Decider interface {
+	Decide(ctx context.Context, in *authz.Input) (authz.Decision, error)
+}
+
+// Options wires a Server.
+type Options struct {
+	Config   *config.Config
+	Users    Users
+	Sessions Sessions
+	Policy   Decider
+	Logger   *slog.Logger
+	// SiteName is shown on the gateway's pages.
+	SiteName string
+	// DecisionLog receives the decision log (one JSON line per policy
+	// decision) when Config.DecisionLog.Enabled; required then.
+	DecisionLog io.Writer
+	// PolicyStatus gives {prefix}/healthz the policy revision and the
+	// outcome of the last reload (the authz.Engine); nil leaves the
+	// "policy" part out.
+	PolicyStatus PolicyStatus
+	// Redis is pinged by {prefix}/healthz, which answers 503 when it does
+	// not answer; nil leaves the "redis" part out (and the check).
+	Redis RedisPinger
+	// Throttle limits login attempts (throttle.Limiter); required when
+	// Config.Throttle is on.
+	Throttle Throttle
+	// Audit records the audit events (audit.Auditor); nil records none.
+	Audit audit.Recorder
+}
+
+// Server is the gateway's HTTP handler.
+type Server struct {
+	cfg      *config.Config
+	users    Users
+	sessions Sessions
+	policy   Decider
+	dlog     *decisionLog // nil when disabled
+	revision revisioner   // nil when the Decider cannot name its revision
+	proxy    *proxy.Proxy
+	log      *slog.Logger
+	csrf     *csrf
+	pages    map[string]*template.Template
+	siteName string
+	prefix   string
+
+	// authKey keys the session auth hashes (authn.SessionAuthKey), and
+	// validators check new passwords (password_validators).
+	authKey    []byte
+	validators *authn.Validators
+
+	// policyStatus and redisPing feed /healthz; nil when not given.
+	policyStatus PolicyStatus
+	redisPing    RedisPinger
+
+	// throttle is nil when login throttling is off; audit is never nil;
+	// proxies decide the client's address (clientip.go).
+	throttle Throttle
+	audit    audit.Recorder
+	proxies  trustedProxies
+}
+
+// CSRFCookieName is the cookie holding the CSRF token. Like the session
+// cookie it is never forwarded upstream.
+const CSRFCookieName = "gateway_csrftoken"
+
+// New builds a Server and its proxy from the configuration.
+func New(o Options) (*Server, error) {
+	if o.Config == nil || o.Users == nil || o.Sessions == nil || o.Policy == nil {
+		return nil, errors.New("server: Config, Users, Sessions and Policy are required")
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{
+		cfg: o.Config, users: o.Users, sessions: o.Sessions, policy: o.Policy, log: log,
+		siteName: o.SiteName, prefix: o.Config.Prefix,
+		policyStatus: o.PolicyStatus, redisPing: o.Redis,
+		csrf:    newCSRF(o.Config.SecretKey, CSRFCookieName, o.Config.Session.SessionSecure(), o.Config.Session.Domain),
+		authKey: authn.SessionAuthKey(o.Config.SecretKey),
+	}
+	if s.siteName == "" {
+		s.siteName = "Gateway"
+	}
+	if err := s.loginGuards(o); err != nil {
+		return nil, err
+	}
+	dlog, err := newDecisionLog(o.Config.DecisionLog, o.DecisionLog)
+	if err != nil {
+		return nil, err
+	}
+	s.dlog = dlog
+	s.revision, _ = o.Policy.(revisioner)
+	pages, err := parsePages()
+	if err != nil {
+		return nil, err
+	}
+	s.pages = pages
+	if pages["password_change"], err = parsePasswordChangePage(); err != nil {
+		return nil, err
+	}
+	if pages["signup"], err = parseSignupPage(); err != nil {
+		return nil, err
+	}
+	if s.validators, err = authn.NewValidators(o.Config.PasswordValidators); err != nil {
+		return nil, fmt.Errorf("server: password_validators: %w", err)
+	}
+	s.proxy, err = proxy.New(o.Config.Upstreams, o.Config.IdentityHeaders,
+		[]string{o.Config.Session.CookieName, CSRFCookieName},
+		proxy.Options{Logger: log, ErrorHandler: s.proxyError})
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	return s, nil
+}
+
+// Handler returns the gateway, its middleware listed in request order.
+func (s *Server) Handler() http.Handler {
+	return chain(s.routes(),
+		s.recoverPanics,      // a panic anywhere becomes a logged 500, never a forwarded request
+		s.requestID,          // every response and upstream request carries X-Request-Id
+		s.forwardAuthCapture, // {prefix}/auth: the peer and original-request headers, before clientAddr and sanitize
+		s.clientAddr,         // the client's address, decided once (before sanitize drops X-Forwarded-For)
+		s.canonicalize,       // one canonical path for routing, policy and upstream, or 400
+		s.sanitize,           // forged identity and forwarding headers removed before anyone reads them
+	)
+}
+
+// routes serves the gateway's own endpoints under the prefix; every other
+// request is identified, authorized and forwarded.
+func (s *Server) routes() http.Handler {
+	gin.SetMode(gin.ReleaseMode)
+	g := gin.New()
+	g.RedirectTrailingSlash = false
+	g.RedirectFixedPath = false
+	g.HandleMethodNotAllowed = true
+	g.ContextWithFallback = true
+
+	// Health needs no identity and never asks the policy.
+	g.Match([]string{http.MethodGet, http.MethodHead}, s.prefix+"/healthz", s.securityHeaders, s.healthz)
+	own := g.Group(s.prefix, s.securityHeaders, s.identify)
+	own.GET("/login", s.loginPage)
+	own.POST("/login", s.login)
+	own.GET("/logout", s.logoutPage)
+	own.POST("/logout", s.logout)
+	own.GET("/me", s.me)
+	own.Match(forwardAuthMethods, "/auth", s.forwardAuth) // forward-auth mode (forwardauth.go)
+	own.GET("/password_change", s.passwordChangePage)
+	own.POST("/password_change", s.passwordChange)
+	if s.cfg.Signup.Enabled {
+		own.GET("/signup", s.signupPage)
+		own.POST("/signup", s.signup)
+	}
+	own.GET("/static/gateway.css", s.stylesheet)
+
+	g.NoMethod(s.securityHeaders, func(c *gin.Context) { s.fail(c, errMethodNotAllowed) })
+	g.NoRoute(s.ownPathNotFound, s.identify, s.authorize, s.forward)
+	return g
+}
+
+// chain applies middleware so that the first listed runs first.
+func chain(h http.Handler, mws ...func(http.Handler) http.Handler) http.Handler {
+	for i := len(mws) - 1; i >= 0; i-- {
+		h = mws[i](h)
+	}
+	return h
+}
+
+// reqState is the request-scoped state the chain builds up.
+type reqState struct {
+	id        string
+	path      string                // canonical, percent-encoded
+	sessionID string                // the client's session cookie, when well-formed
+	clientIP  string                // the client's address (clientAddr)
+	session   *sessionstore.Session // the live session behind principal, if any
+	principal *authn.Principal
+	identErr  error // identification could not complete (store down)
+	upstream  *proxy.Upstream
+}
+
+type stateKey struct{}
+
+func state(r *http.Request) *reqState {
+	if st, ok := r.Context().Value(stateKey{}).(*reqState); ok {
+		return st
+	}
+	return &reqState{principal: authn.Anonymous}
+}
+
+func (s *Server) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			v := recover()
+			if v == nil {
+				return
+			}
+			if v == http.ErrAbortHandler { //nolint:errorlint // sentinel panic value
+				panic(v)
+			}
+			s.log.Error("panic serving request", "request_id", state(r).id, "panic", fmt.Sprint(v))
+			s.writeError(w, r, errInternal)
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) requestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		buf := make([]byte, 16)
+		_, _ = rand.Read(buf)
+		st := &reqState{id: hex.EncodeToString(buf), principal: authn.Anonymous}
+		w.Header().Set("X-Request-Id", st.id)
+		r.Header.Set("X-Request-Id", st.id) // replaces any client value on its way upstream
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
+	})
+}
+
+func (s *Server) canonicalize(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, err := canonical.Path(r.RequestURI)
+		if err != nil {
+			s.log.Info("rejected request path", "request_id", state(r).id, "reason", err.Error())
+			s.writeError(w, r, err)
+			return
+		}
+		decoded, err := url.PathUnescape(p)
+		if err != nil { // canonical.Path guarantees valid escapes
+			s.writeError(w, r, errInternal)
+			return
+		}
+		state(r).path = p
+		r.URL.Path, r.URL.RawPath = decoded, p
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) sanitize(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.proxy.SanitizeRequest(r.Header)
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) ownPath(p string) bool {
+	return p == s.prefix || strings.HasPrefix(p, s.prefix+"/")
+}
+
+// ownPathNotFound answers 404 for unknown paths under the prefix: they
+// belong to the gateway and are never forwarded.
+func (s *Server) ownPathNotFound(c *gin.Context) {
+	if s.ownPath(state(c.Request).path) {
+		s.setSecurityHeaders(c.Writer.Header())
+		s.fail(c, errNotFound)
+	}
+}
+
+// lifetime is the configured session lifetime.
+func (s *Server) lifetime() sessionstore.Lifetime {
+	return sessionstore.Lifetime{MaxAge: s.cfg.Session.MaxAge, Idle: s.cfg.Session.IdleTimeout, Refresh: s.cfg.Session.RefreshInterval}
+}
+
+// authHash is the session auth hash for u's current credentials.
+func (s *Server) authHash(u *authn.User) string {
+	return authn.SessionAuthHash(s.authKey, u.ID, u.AuthSecret)
+}
+
+// identify attaches the session's principal to the request. It never
+// rejects: a missing, expired or corrupt session is anonymous, and a
+// store failure is recorded for authorize to fail closed on. In steady
+// state it costs one Redis round trip (sessionstore.Store.Load): the
+// session, its user, groups and permissions, and at most every
+// session.refresh_interval the write-back of its last activity.
+func (s *Server) identify(c *gin.Context) {
+	r := c.Request
+	st := state(r)
+	st.principal = authn.Anonymous
+	ck, err := r.Cookie(s.cfg.Session.CookieName)
+	if err != nil || !sessionstore.ValidID(ck.Value) {
+		return
+	}
+	st.sessionID = ck.Value
+	sess, p, err := s.sessions.Load(r.Context(), ck.Value, time.Now(), s.lifetime())
+	switch {
+	case errors.Is(err, sessionstore.ErrNotFound):
+		return
+	case errors.Is(err, sessionstore.ErrCorrupt):
+		// Never log the session id: it is a credential.
+		s.log.Warn("ignoring corrupt session", "request_id", st.id)
+		return
+	case err != nil:
+		st.identErr = err
+		return
+	}
+	if !hmac.Equal([]byte(sess.AuthHash), []byte(s.authHash(p.User))) {
+		// The user's password changed since this session began (Django's
+		// session auth hash check): the session is dead.
+		s.log.Info("session ended: the password changed since it began", "request_id", st.id, "username", p.User.Username)
+		if err := s.sessions.Delete(r.Context(), ck.Value); err != nil {
+			s.log.Warn("could not delete a session whose password changed", "request_id", st.id, "error", err)
+		}
+		return
+	}
+	if !p.User.IsActive {
+		// Django's ModelBackend.get_user: an inactive user's session is anonymous.
+		return
+	}
+	st.session, st.principal = sess, p
+}
+
+// authorize selects the upstream and asks the policy; it forwards nothing
+// unless the policy allows.
+func (s *Server) authorize(c *gin.Context) {
+	r := c.Request
+	st := state(r)
+	if st.identErr != nil {
+		s.log.Error("identification failed", "request_id", st.id, "error", st.identErr)
+		s.fail(c, st.identErr)
+		return
+	}
+	up, ok := s.proxy.Select(r.Host, st.path)
+	if !ok {
+		s.fail(c, errNoUpstream)
+		return
+	}
+	in := &authz.Input{Principal: st.principal, Request: authz.Request{
+		Method: r.Method, Path: st.path, Host: r.Host, Scheme: scheme(r), Query: r.URL.RawQuery,
+		Headers: r.Header, ClientIP: clientIP(r), Upstream: up.Name(),
+	}}
+	d, err := s.decide(r.Context(), st, in)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if !d.Allow {
+		s.log.Info("denied", "request_id", st.id, "user", st.principal.Username(), "method", r.Method, "path", st.path, "reason", d.Reason)
+		if !st.principal.IsAuthenticated() {
+			s.fail(c, errLoginRequired)
+		} else {
+			s.fail(c, errForbidden)
+		}
+		return
+	}
+	st.upstream = up
+}
+
+// logDecision writes one decision log line. Only the fields of
+// decisionEntry are taken from in: never its headers or query.
+// decide asks the policy about in, writes the decision log line when
+// sampled, and logs a failed evaluation; the caller denies on error. The
+// reverse proxy and forward-auth mode decide through it alike.
+func (s *Server) decide(ctx context.Context, st *reqState, in *authz.Input) (authz.Decision, error) {
+	var start time.Time
+	if s.dlog != nil {
+		start = time.Now()
+	}
+	d, err := s.policy.Decide(ctx, in)
+	if s.dlog.sampled(err == nil && d.Allow) {
+		s.logDecision(st, in, d, err, time.Since(start))
+	}
+	if err != nil {
+		s.log.Error("policy evaluation failed; denying", "request_id", st.id, "error", err)
+	}
+	return d, err
+}
+
+func (s *Server) logDecision(st *reqState, in *authz.Input, d authz.Decision, err error, took time.Duration) {
+	e := decisionEntry{
+		requestID: st.id, user: st.principal.Username(), method: in.Request.Method, path: st.path,
+		clientIP: in.Request.ClientIP, upstream: in.Request.Upstream, decision: d, err: err, eval: took,
+	}
+	if s.revision != nil {
+		e.revision = s.revision.Revision()
+	}
+	s.dlog.write(&e)
+}
+
+func (s *Server) forward(c *gin.Context) {
+	st := state(c.Request)
+	var id *proxy.Identity
+	if p := st.principal; p.IsAuthenticated() {
+		id = &proxy.Identity{Username: p.User.Username, Email: p.User.Email, Groups: p.Groups}
+	}
+	s.proxy.Forward(c.Writer, c.Request, st.upstream, id, st.path)
+}
+
+func (s *Server) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, context.Canceled) {
+		return // the client went away
+	}
+	s.log.Warn("upstream error", "request_id", state(r).id, "error", err)
+	s.writeError(w, r, err)
+}
+
+func scheme(r *http.Request) string {
+	if r.TLS != nil {
+		return "https"
+	}
+	return "http"
+}
+
+// Run serves on the configured listen address until ctx ends, then shuts
+// down gracefully within grace.
+func (s *Server) Run(ctx context.Context, ln net.Listener, grace time.Duration) error {
+	srv := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
