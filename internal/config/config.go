@@ -59,6 +59,15 @@ type Config struct {
 	Audit Audit `yaml:"audit"`
 	// Signup configures self-registration ({prefix}/signup).
 	Signup Signup `yaml:"signup"`
+	// Authentication is the backend chain: which credentials identify a
+	// request (session cookie, bearer token, Basic, remote user).
+	Authentication Authentication `yaml:"authentication"`
+	// Tokens configures the access and refresh tokens the gateway issues
+	// and the keys that sign them.
+	Tokens Tokens `yaml:"tokens"`
+	// UpstreamAssertion configures the signed identity (a JWT) sent to
+	// upstreams.
+	UpstreamAssertion UpstreamAssertion `yaml:"upstream_assertion"`
 }
 
 // Signup configures self-registration.

@@ -618,6 +618,13 @@ func TestApplyDefaults(t *testing.T) {
 		DecisionLog:             DecisionLog{SampleRate: ptr(1.0), Output: "stderr"},
 		Throttle:                Throttle{Enabled: ptr(true), Window: 15 * time.Minute, UsernameLimit: 5, IPLimit: 50, Cooloff: 15 * time.Minute},
 		Audit:                   Audit{Enabled: ptr(true), Stream: "audit", MaxLen: 100000},
+		Authentication: Authentication{
+			Backends:   []string{"session"},
+			Basic:      BasicAuth{Realm: "gateway"},
+			RemoteUser: RemoteUser{Header: "Remote-User"},
+		},
+		Tokens:            Tokens{Issuer: "djangate", Audience: "djangate", AccessTTL: 5 * time.Minute, RefreshTTL: 720 * time.Hour, Leeway: 30 * time.Second},
+		UpstreamAssertion: UpstreamAssertion{Header: "X-Gateway-Assertion", TTL: time.Minute},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Default():\n got %+v\nwant %+v", got, want)

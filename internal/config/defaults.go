@@ -130,6 +130,8 @@ func (c *Config) ApplyDefaults() {
 	setBool(&c.Audit.Enabled, true)
 	setString(&c.Audit.Stream, DefaultAuditStream)
 	setInt(&c.Audit.MaxLen, DefaultAuditMaxLen)
+
+	c.applyAuthDefaults()
 }
 
 func setBool(p **bool, def bool) {

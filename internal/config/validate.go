@@ -84,6 +84,8 @@ func (v *validator) validate(c *Config) {
 	v.trustedProxies(c.TrustedProxies)
 	v.throttle(&c.Throttle)
 	v.audit(&c.Audit)
+	v.authentication(c)
+	v.tokens(c)
 }
 
 func (v *validator) decisionLog(d *DecisionLog) {
