@@ -89,6 +89,12 @@ type Options struct {
 	// client, not the rewritten one. It is not called when the client has
 	// gone away. Nil means a plain-text 502/504.
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
+	// StripHeaders are further headers removed from every request like
+	// the identity headers: ones the gateway reads as credentials (the
+	// remote_user header) or sets itself (AssertionHeader).
+	StripHeaders []string
+	// AssertionHeader carries Identity.Assertion upstream; empty for none.
+	AssertionHeader string
 }
 
 // Identity is the authenticated user forwarded to upstreams. A nil
@@ -97,6 +103,9 @@ type Identity struct {
 	Username string
 	Email    string
 	Groups   []string
+	// Assertion is a signed JWT naming the user (upstream_assertion), sent
+	// in Options.AssertionHeader; empty for none.
+	Assertion string
 }
 
 // Upstream is one configured app behind the gateway.
@@ -120,6 +129,7 @@ type Proxy struct {
 	upstreams []*Upstream
 	// Canonical identity header names ("" when not configured).
 	userHeader, emailHeader, groupsHeader string
+	assertionHeader                       string // "" when upstream_assertion is off
 	// Normalised names removed from every forwarded request.
 	reserved    []string
 	stripCookie []string
@@ -183,6 +193,18 @@ func New(upstreams []config.Upstream, headers config.IdentityHeaders, stripCooki
 		p.reserved = append(p.reserved, n)
 	}
 	p.reserved = append(p.reserved, alwaysStripped...)
+	for _, h := range append(opts.StripHeaders, opts.AssertionHeader) {
+		if h == "" {
+			continue
+		}
+		if !validToken(h) {
+			return nil, fmt.Errorf("proxy: %q is not a valid header name", h)
+		}
+		p.reserved = append(p.reserved, normalize(h))
+	}
+	if opts.AssertionHeader != "" {
+		p.assertionHeader = http.CanonicalHeaderKey(opts.AssertionHeader)
+	}
 	for _, c := range stripCookies {
 		if c = trimCookieSpace(c); c != "" {
 			p.stripCookie = append(p.stripCookie, c)
@@ -444,6 +466,9 @@ func (p *Proxy) setIdentity(h http.Header, id *Identity) {
 		return // anonymous: headers stay absent (removed by sanitize)
 	}
 	h.Set(p.userHeader, encodeValue(id.Username, false))
+	if id.Assertion != "" && p.assertionHeader != "" {
+		h.Set(p.assertionHeader, id.Assertion)
+	}
 	if id.Email != "" {
 		h.Set(p.emailHeader, encodeValue(id.Email, false))
 	}
