@@ -264,7 +264,11 @@ func (hs *Hashers) MakeContext(ctx context.Context, password string) (string, er
 // MakeUnusable returns a password that never verifies, "!" followed by 40
 // random characters (Django's set_unusable_password). The random part keeps
 // it from revealing that the password is unusable by equality.
-func (hs *Hashers) MakeUnusable() string {
+func (hs *Hashers) MakeUnusable() string { return UnusablePassword() }
+
+// UnusablePassword is MakeUnusable for callers without Hashers (users
+// created for an identity provider or a fronting SSO).
+func UnusablePassword() string {
 	return UnusablePasswordPrefix + randomString(unusableSuffixLength)
 }
 

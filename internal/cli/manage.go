@@ -11,6 +11,7 @@ import (
 
 	"github.com/djangate/gateway/internal/audit"
 	"github.com/djangate/gateway/internal/authn"
+	"github.com/djangate/gateway/internal/tokens"
 )
 
 func cmdCreateSuperuser(ctx context.Context, env *runEnv, args []string) error {
@@ -334,6 +335,18 @@ func setActive(active bool) func(context.Context, *runEnv, *identity, *flag.Flag
 	return func(ctx context.Context, env *runEnv, id *identity, _ *flag.FlagSet, pos []string) error {
 		if err := id.store.SetActive(ctx, pos[0], active); err != nil {
 			return fmt.Errorf("user %q: %w", pos[0], err)
+		}
+		if !active {
+			// Deactivation ends the user's API logins for good: every
+			// refresh-token family (and the access tokens issued in it).
+			// A token is refused while the user is inactive in any case.
+			u, err := id.store.GetUserByUsername(ctx, pos[0])
+			if err == nil {
+				err = tokens.NewStore(id.rdb, id.cfg.Redis.KeyPrefix).RevokeUser(ctx, u.ID)
+			}
+			if err != nil {
+				return fmt.Errorf("user %q is inactive, but revoking its tokens failed: %w", pos[0], err)
+			}
 		}
 		env.record(ctx, id, activeEvent(active, pos[0]))
 		fmt.Fprintf(env.Stdout, "User '%s' is now %s.\n", pos[0], map[bool]string{true: "active", false: "inactive"}[active])

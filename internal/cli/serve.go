@@ -80,7 +80,11 @@ func buildServer(ctx context.Context, cfg *config.Config, rdb redis.UniversalCli
 	if err != nil {
 		return nil, nil, fmt.Errorf("policy (%s): %w", opts.Source, err)
 	}
-	srv, err := server.New(server.Options{
+	tp, err := newTokenParts(ctx, cfg, rdb)
+	if err != nil {
+		return nil, nil, err
+	}
+	so := server.Options{
 		Config:      cfg,
 		Users:       users,
 		Sessions:    sessionstore.New(rdb, cfg.Redis.KeyPrefix),
@@ -93,7 +97,9 @@ func buildServer(ctx context.Context, cfg *config.Config, rdb redis.UniversalCli
 		Redis:        server.PingFunc(func(ctx context.Context) error { return rdb.Ping(ctx).Err() }),
 		Throttle:     newThrottle(cfg, rdb),
 		Audit:        newAuditor(cfg, rdb, log),
-	})
+	}
+	tp.apply(&so)
+	srv, err := server.New(so)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -120,7 +120,15 @@ func (s *Server) clientAddr(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		peer := peerIP(r)
 		ip := s.proxies.client(peer, r.Header.Values("X-Forwarded-For"))
-		state(r).clientIP = ip
+		st := state(r)
+		st.clientIP = ip
+		st.secure = r.TLS != nil
+		if a, err := netip.ParseAddr(peer); err == nil && !st.secure && s.proxies.trusts(a.Unmap()) {
+			// The last X-Forwarded-Proto is the one the trusted proxy set.
+			if v := r.Header.Values("X-Forwarded-Proto"); len(v) > 0 {
+				st.secure = strings.EqualFold(strings.TrimSpace(v[len(v)-1]), "https")
+			}
+		}
 		if ip != peer {
 			r.RemoteAddr = net.JoinHostPort(ip, "0")
 		}

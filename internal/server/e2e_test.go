@@ -167,8 +167,10 @@ func newGatewayTB(t testing.TB, opts ...func(*config.Config, *fs.FS)) *gw {
 		t.Fatal(err)
 	}
 	dlog := &syncBuffer{}
-	srv, err := server.New(server.Options{Config: cfg, Users: users, Sessions: sessions, Policy: engine, Logger: log, DecisionLog: dlog,
-		Throttle: throttle.New(rdb, cfg.Redis.KeyPrefix, throttle.ConfigFrom(cfg.Throttle)), Audit: audit.New(rdb, audit.OptionsFrom(cfg, log))})
+	so := server.Options{Config: cfg, Users: users, Sessions: sessions, Policy: engine, Logger: log, DecisionLog: dlog,
+		Throttle: throttle.New(rdb, cfg.Redis.KeyPrefix, throttle.ConfigFrom(cfg.Throttle)), Audit: audit.New(rdb, audit.OptionsFrom(cfg, log))}
+	addTokenParts(t, cfg, rdb, &so) // tokens.keys, tokens.enabled, authentication.bearer.issuers (tokens_e2e_test.go)
+	srv, err := server.New(so)
 	if err != nil {
 		t.Fatal(err)
 	}

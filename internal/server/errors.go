@@ -7,7 +7,9 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -17,6 +19,7 @@ import (
 	"github.com/djangate/gateway/internal/proxy"
 	"github.com/djangate/gateway/internal/sessionstore"
 	"github.com/djangate/gateway/internal/throttle"
+	"github.com/djangate/gateway/internal/tokens"
 )
 
 // Errors the server itself raises; writeError maps them (and the other
@@ -46,6 +49,8 @@ func classify(err error) problem {
 		return problem{http.StatusBadRequest, "bad_request", "Bad request", "The request could not be understood."}
 	case errors.Is(err, errCSRF):
 		return problem{http.StatusForbidden, "csrf_failed", "Forbidden", "CSRF verification failed. Reload the page and try again."}
+	case errors.Is(err, errBadCredentials):
+		return problem{http.StatusUnauthorized, "invalid_credentials", "Sign-in failed", "The credentials sent with the request are not valid."}
 	case errors.Is(err, errLoginRequired):
 		return problem{http.StatusUnauthorized, "not_authenticated", "Sign-in required", "Authentication credentials were not provided."}
 	case errors.Is(err, errForbidden), errors.Is(err, authz.ErrUndefined):
@@ -60,6 +65,8 @@ func classify(err error) problem {
 		return problem{http.StatusTooManyRequests, "too_many_attempts", "Too many attempts", lockedMessage}
 	case errors.Is(err, sessionstore.ErrUnavailable), errors.Is(err, authn.ErrUnavailable), errors.Is(err, throttle.ErrUnavailable):
 		return problem{http.StatusServiceUnavailable, "unavailable", "Service unavailable", "The gateway cannot reach its session store. Try again shortly."}
+	case errors.Is(err, tokens.ErrUnavailable): // the token store, or an identity provider's keys
+		return problem{http.StatusServiceUnavailable, "unavailable", "Service unavailable", "The gateway cannot verify credentials right now. Try again shortly."}
 	case errors.Is(err, proxy.ErrUpstreamTimeout):
 		return problem{http.StatusGatewayTimeout, "upstream_timeout", "Gateway timeout", "The application did not answer in time."}
 	case errors.Is(err, proxy.ErrUpstreamUnavailable):
@@ -84,6 +91,25 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	h := w.Header()
 	if p.status == http.StatusServiceUnavailable {
 		h.Set("Retry-After", "5")
+	}
+	if p.status == http.StatusTooManyRequests && st.retryAfter > 0 {
+		h.Set("Retry-After", strconv.FormatInt(int64((st.retryAfter+time.Second-1)/time.Second), 10))
+	}
+	var ce *credentialsError
+	if errors.As(err, &ce) {
+		// Bad credentials in a recognised scheme: challenge in that scheme,
+		// never a redirect to the login page (a browser would lose the
+		// prompt it answers Basic with).
+		if ce.challenge != "" {
+			h.Set("WWW-Authenticate", ce.challenge)
+		}
+		writeJSON(w, p.status, map[string]any{"error": p.code, "message": p.message, "request_id": st.id})
+		return
+	}
+	if p.status == http.StatusUnauthorized {
+		for _, c := range s.challenges {
+			h.Add("WWW-Authenticate", c)
+		}
 	}
 	if p.status == http.StatusMethodNotAllowed {
 		h.Set("Allow", "GET, POST")

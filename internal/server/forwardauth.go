@@ -11,7 +11,6 @@ import (
 
 	"github.com/djangate/gateway/internal/authz"
 	"github.com/djangate/gateway/internal/canonical"
-	"github.com/djangate/gateway/internal/proxy"
 )
 
 // Forward-auth mode: {prefix}/auth answers nginx auth_request, Traefik
@@ -252,9 +251,10 @@ func (s *Server) forwardAuth(c *gin.Context) {
 		c.Abort()
 		return
 	}
-	var id *proxy.Identity
-	if p := st.principal; p.IsAuthenticated() {
-		id = &proxy.Identity{Username: p.User.Username, Email: p.User.Email, Groups: p.Groups}
+	id, err := s.identity(st, up.Name())
+	if err != nil {
+		s.fail(c, err)
+		return
 	}
 	s.proxy.SetIdentity(c.Writer.Header(), id)
 	c.Status(http.StatusOK)

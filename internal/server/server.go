@@ -5,7 +5,6 @@ package server
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -28,6 +27,7 @@ import (
 	"github.com/djangate/gateway/internal/config"
 	"github.com/djangate/gateway/internal/proxy"
 	"github.com/djangate/gateway/internal/sessionstore"
+	"github.com/djangate/gateway/internal/tokens"
 )
 
 // Users is what the server needs from the identity store.
@@ -78,6 +78,18 @@ type Options struct {
 	Throttle Throttle
 	// Audit records the audit events (audit.Auditor); nil records none.
 	Audit audit.Recorder
+	// Keys are the signing keys (tokens.keys), served at
+	// {prefix}/.well-known/jwks.json; required with Issuer.
+	Keys *tokens.KeySet
+	// Issuer signs the gateway's access tokens and upstream assertions;
+	// required when tokens.enabled or upstream_assertion.enabled.
+	Issuer *tokens.Issuer
+	// TokenStore keeps refresh tokens and revocations (tokens.Store);
+	// required when tokens.enabled.
+	TokenStore TokenStore
+	// Externals verify the tokens of authentication.bearer.issuers, one
+	// per entry, matched by issuer.
+	Externals []*tokens.External
 }
 
 // Server is the gateway's HTTP handler.
@@ -109,6 +121,23 @@ type Server struct {
 	throttle Throttle
 	audit    audit.Recorder
 	proxies  trustedProxies
+
+	// backends is the authentication chain in configured order;
+	// remoteUserProxies may set the remote_user header.
+	backends          []backend
+	remoteUserProxies trustedProxies
+	// keys, issuer and tokens are nil unless configured; tokenKey keys
+	// the token binding (tokens.AuthBinding).
+	keys     *tokens.KeySet
+	issuer   *tokens.Issuer
+	tokens   TokenStore
+	tokenKey []byte
+	// challenges are the WWW-Authenticate values of a 401 to a request
+	// that brought no credentials: one per backend a client can answer.
+	challenges []string
+	// consumedSchemes are the Authorization schemes the enabled backends
+	// read ("Bearer", "Basic"): such headers are never forwarded.
+	consumedSchemes []string
 }
 
 // CSRFCookieName is the cookie holding the CSRF token. Like the session
@@ -137,6 +166,9 @@ func New(o Options) (*Server, error) {
 	if err := s.loginGuards(o); err != nil {
 		return nil, err
 	}
+	if err := s.setupBackends(o); err != nil {
+		return nil, err
+	}
 	dlog, err := newDecisionLog(o.Config.DecisionLog, o.DecisionLog)
 	if err != nil {
 		return nil, err
@@ -157,9 +189,15 @@ func New(o Options) (*Server, error) {
 	if s.validators, err = authn.NewValidators(o.Config.PasswordValidators); err != nil {
 		return nil, fmt.Errorf("server: password_validators: %w", err)
 	}
+	popts := proxy.Options{Logger: log, ErrorHandler: s.proxyError}
+	if o.Config.Authentication.Uses(config.BackendRemoteUser) {
+		popts.StripHeaders = []string{o.Config.Authentication.RemoteUser.Header}
+	}
+	if o.Config.UpstreamAssertion.Enabled {
+		popts.AssertionHeader = o.Config.UpstreamAssertion.Header
+	}
 	s.proxy, err = proxy.New(o.Config.Upstreams, o.Config.IdentityHeaders,
-		[]string{o.Config.Session.CookieName, CSRFCookieName},
-		proxy.Options{Logger: log, ErrorHandler: s.proxyError})
+		[]string{o.Config.Session.CookieName, CSRFCookieName}, popts)
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
@@ -172,7 +210,8 @@ func (s *Server) Handler() http.Handler {
 		s.recoverPanics,      // a panic anywhere becomes a logged 500, never a forwarded request
 		s.requestID,          // every response and upstream request carries X-Request-Id
 		s.forwardAuthCapture, // {prefix}/auth: the peer and original-request headers, before clientAddr and sanitize
-		s.clientAddr,         // the client's address, decided once (before sanitize drops X-Forwarded-For)
+		s.clientAddr,         // the client's address and scheme, decided once (before sanitize drops X-Forwarded-*)
+		s.captureRemoteUser,  // the remote_user header, kept only from its trusted proxies and never forwarded
 		s.canonicalize,       // one canonical path for routing, policy and upstream, or 400
 		s.sanitize,           // forged identity and forwarding headers removed before anyone reads them
 	)
@@ -204,6 +243,14 @@ func (s *Server) routes() http.Handler {
 		own.POST("/signup", s.signup)
 	}
 	own.GET("/static/gateway.css", s.stylesheet)
+	if s.keys != nil {
+		own.GET("/.well-known/jwks.json", s.jwks)
+	}
+	if s.cfg.Tokens.Enabled {
+		own.POST("/token", s.token)
+		own.POST("/token/refresh", s.tokenRefresh)
+		own.POST("/token/revoke", s.tokenRevoke)
+	}
 
 	g.NoMethod(s.securityHeaders, func(c *gin.Context) { s.fail(c, errMethodNotAllowed) })
 	g.NoRoute(s.ownPathNotFound, s.identify, s.authorize, s.forward)
@@ -226,8 +273,14 @@ type reqState struct {
 	clientIP  string                // the client's address (clientAddr)
 	session   *sessionstore.Session // the live session behind principal, if any
 	principal *authn.Principal
-	identErr  error // identification could not complete (store down)
+	identErr  error // bad credentials (credentialsError) or the store is down
 	upstream  *proxy.Upstream
+
+	secure        bool          // TLS to the gateway, or X-Forwarded-Proto: https from a trusted proxy
+	remoteUser    string        // the remote_user header from a trusted proxy
+	remoteUserBad bool          // that header was sent twice or empty
+	tokenFamily   string        // the refresh-token family of a gateway access token
+	retryAfter    time.Duration // a throttled Basic login: when to retry
 }
 
 type stateKey struct{}
@@ -316,47 +369,15 @@ func (s *Server) authHash(u *authn.User) string {
 	return authn.SessionAuthHash(s.authKey, u.ID, u.AuthSecret)
 }
 
-// identify attaches the session's principal to the request. It never
-// rejects: a missing, expired or corrupt session is anonymous, and a
-// store failure is recorded for authorize to fail closed on. In steady
-// state it costs one Redis round trip (sessionstore.Store.Load): the
-// session, its user, groups and permissions, and at most every
+// identify attaches the principal the backend chain finds (backends.go).
+// It never rejects: missing credentials are anonymous, and bad
+// credentials or a store failure are recorded for whoever decides to
+// answer (authorize, forward-auth, /me), failing closed. With a session
+// in steady state it costs one Redis round trip (sessionstore.Store.Load):
+// the session, its user, groups and permissions, and at most every
 // session.refresh_interval the write-back of its last activity.
 func (s *Server) identify(c *gin.Context) {
-	r := c.Request
-	st := state(r)
-	st.principal = authn.Anonymous
-	ck, err := r.Cookie(s.cfg.Session.CookieName)
-	if err != nil || !sessionstore.ValidID(ck.Value) {
-		return
-	}
-	st.sessionID = ck.Value
-	sess, p, err := s.sessions.Load(r.Context(), ck.Value, time.Now(), s.lifetime())
-	switch {
-	case errors.Is(err, sessionstore.ErrNotFound):
-		return
-	case errors.Is(err, sessionstore.ErrCorrupt):
-		// Never log the session id: it is a credential.
-		s.log.Warn("ignoring corrupt session", "request_id", st.id)
-		return
-	case err != nil:
-		st.identErr = err
-		return
-	}
-	if !hmac.Equal([]byte(sess.AuthHash), []byte(s.authHash(p.User))) {
-		// The user's password changed since this session began (Django's
-		// session auth hash check): the session is dead.
-		s.log.Info("session ended: the password changed since it began", "request_id", st.id, "username", p.User.Username)
-		if err := s.sessions.Delete(r.Context(), ck.Value); err != nil {
-			s.log.Warn("could not delete a session whose password changed", "request_id", st.id, "error", err)
-		}
-		return
-	}
-	if !p.User.IsActive {
-		// Django's ModelBackend.get_user: an inactive user's session is anonymous.
-		return
-	}
-	st.session, st.principal = sess, p
+	s.identifyRequest(c.Request, state(c.Request))
 }
 
 // authorize selects the upstream and asks the policy; it forwards nothing
@@ -428,9 +449,10 @@ func (s *Server) logDecision(st *reqState, in *authz.Input, d authz.Decision, er
 
 func (s *Server) forward(c *gin.Context) {
 	st := state(c.Request)
-	var id *proxy.Identity
-	if p := st.principal; p.IsAuthenticated() {
-		id = &proxy.Identity{Username: p.User.Username, Email: p.User.Email, Groups: p.Groups}
+	id, err := s.identity(st, st.upstream.Name())
+	if err != nil {
+		s.fail(c, err)
+		return
 	}
 	s.proxy.Forward(c.Writer, c.Request, st.upstream, id, st.path)
 }
