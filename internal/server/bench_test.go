@@ -13,6 +13,16 @@ import (
 // reports failures; the figure to read is ns/op and allocs/op.
 func benchGet(b *testing.B, target string, cookie *http.Cookie, want int) {
 	b.Helper()
+	benchGetWith(b, target, func(req *http.Request) {
+		if cookie != nil {
+			req.AddCookie(cookie)
+		}
+	}, want)
+}
+
+// benchGetWith is benchGet with a function that adds credentials.
+func benchGetWith(b *testing.B, target string, auth func(*http.Request), want int) {
+	b.Helper()
 	tr := &http.Transport{MaxIdleConnsPerHost: 64}
 	defer tr.CloseIdleConnections()
 	c := &http.Client{Transport: tr}
@@ -21,9 +31,7 @@ func benchGet(b *testing.B, target string, cookie *http.Cookie, want int) {
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			req, _ := http.NewRequest("GET", target, nil)
-			if cookie != nil {
-				req.AddCookie(cookie)
-			}
+			auth(req)
 			resp, err := c.Do(req)
 			if err != nil {
 				b.Error(err)

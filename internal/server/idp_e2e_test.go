@@ -30,7 +30,7 @@ type idp struct {
 	fetches atomic.Int32
 }
 
-func newIdP(t *testing.T) *idp {
+func newIdP(t testing.TB) *idp {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -52,7 +52,7 @@ func newIdP(t *testing.T) *idp {
 
 const idpIssuer = "https://idp.example.test/"
 
-func (p *idp) token(t *testing.T, mod func(jwt.MapClaims)) string {
+func (p *idp) token(t testing.TB, mod func(jwt.MapClaims)) string {
 	t.Helper()
 	now := time.Now()
 	c := jwt.MapClaims{

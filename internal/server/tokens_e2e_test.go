@@ -32,7 +32,7 @@ type tokenPair struct {
 }
 
 // postToken posts a JSON body to a token endpoint.
-func (g *gw) postToken(t *testing.T, path string, body map[string]string) (int, tokenPair, http.Header) {
+func (g *gw) postToken(t testing.TB, path string, body map[string]string) (int, tokenPair, http.Header) {
 	t.Helper()
 	b, _ := json.Marshal(body)
 	req, _ := http.NewRequest("POST", g.URL+"/_gateway"+path, strings.NewReader(string(b)))
@@ -49,7 +49,7 @@ func (g *gw) postToken(t *testing.T, path string, body map[string]string) (int, 
 	return resp.StatusCode, tp, resp.Header
 }
 
-func (g *gw) login4Tokens(t *testing.T, username string) tokenPair {
+func (g *gw) login4Tokens(t testing.TB, username string) tokenPair {
 	t.Helper()
 	st, tp, _ := g.postToken(t, "/token", map[string]string{"username": username, "password": testPassword})
 	if st != 200 {
