@@ -1097,6 +1097,9 @@ func TestLoadExampleConfig(t *testing.T) {
 	want.AllowedHosts = []string{}
 	want.DecisionLog.Mask = []string{}
 	want.TrustedProxies = []string{}
+	want.Authentication.RemoteUser.TrustedProxies = []string{}
+	want.Authentication.Bearer.Issuers = []BearerIssuer{}
+	want.Tokens.Keys = []SigningKey{}
 	want.Policy.Dir = "policies"
 	want.Upstreams = []Upstream{{Name: "legacy", URL: "http://127.0.0.1:8000"}}
 	want.ApplyDefaults()
