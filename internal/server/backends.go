@@ -325,11 +325,30 @@ func (b basicBackend) identify(r *http.Request, st *reqState) (*authn.Principal,
 	if !ok || username == "" || password == "" || len(username) > 150 {
 		return nil, bad("malformed credentials")
 	}
+	now := time.Now()
+	if uid, hash, ok := s.basicCache.get(username, password, now); ok {
+		p, err := s.users.LoadPrincipal(r.Context(), uid, config.BackendBasic)
+		switch {
+		case err == nil && p.User.IsActive && sameHash(p.User.Password, hash):
+			return p, nil
+		case err == nil, errors.Is(err, authn.ErrUserNotFound):
+			// The password changed (or was re-hashed), the user was
+			// deactivated or deleted: check the credentials from scratch.
+			s.basicCache.forget(username, password)
+		default:
+			return nil, err
+		}
+	}
 	u, err := s.checkPassword(r, st, username, password, b.challenge())
 	if err != nil {
 		return nil, err
 	}
-	return s.users.LoadPrincipal(r.Context(), u.ID, config.BackendBasic)
+	p, err := s.users.LoadPrincipal(r.Context(), u.ID, config.BackendBasic)
+	if err != nil {
+		return nil, err
+	}
+	s.basicCache.put(username, password, p.User.ID, p.User.Password, now)
+	return p, nil
 }
 
 // remoteUserBackend identifies by the header a trusted fronting SSO sets

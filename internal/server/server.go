@@ -138,6 +138,8 @@ type Server struct {
 	// consumedSchemes are the Authorization schemes the enabled backends
 	// read ("Bearer", "Basic"): such headers are never forwarded.
 	consumedSchemes []string
+	// basicCache spares Basic clients a password hash per request.
+	basicCache *basicCache
 }
 
 // CSRFCookieName is the cookie holding the CSRF token. Like the session

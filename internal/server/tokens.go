@@ -80,6 +80,7 @@ func (s *Server) setupBackends(o Options) error {
 			s.backends = append(s.backends, sessionBackend{s})
 		case config.BackendBasic:
 			s.backends = append(s.backends, basicBackend{s})
+			s.basicCache = newBasicCache(basicCacheTTL, basicCacheMax)
 			s.challenges = append(s.challenges, basicBackend{s}.challenge())
 			s.consumedSchemes = append(s.consumedSchemes, "Basic")
 		case config.BackendRemoteUser:

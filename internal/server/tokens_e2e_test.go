@@ -443,12 +443,29 @@ func TestBasicBackend(t *testing.T) {
 			}
 		})
 	}
-	// Throttled like logins: alice has failed once above; at the limit even
-	// the right password is refused before it is checked.
-	for range g.cfg.Throttle.UsernameLimit {
-		g.withAuth(t, nil, "/editors/x", basic("alice", "wrong")).Body.Close()
+	// A right password is remembered for a minute (no hash per request),
+	// but only while it is still the user's.
+	ctx := context.Background()
+	alice, err := g.users.GetUserByUsername(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
 	}
-	resp := g.withAuth(t, nil, "/editors/x", basic("alice", testPassword))
+	if _, err := g.users.ChangePassword(ctx, alice, "another password 42"); err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, g.withAuth(t, nil, "/editors/x", basic("alice", testPassword)), 401)
+	wantStatus(t, g.withAuth(t, nil, "/editors/x", basic("alice", "another password 42")), 200)
+	if err := g.users.SetActive(ctx, "alice", false); err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, g.withAuth(t, nil, "/editors/x", basic("alice", "another password 42")), 401)
+
+	// Throttled like logins: at the limit even the right password is
+	// refused before it is checked.
+	for range g.cfg.Throttle.UsernameLimit {
+		g.withAuth(t, nil, "/admin/", basic("root", "wrong")).Body.Close()
+	}
+	resp := g.withAuth(t, nil, "/admin/", basic("root", testPassword))
 	wantStatus(t, resp, 429)
 	if resp.Header.Get("Retry-After") == "" {
 		t.Fatal("no Retry-After")
