@@ -11,8 +11,9 @@ import (
 // BenchmarkBackendThroughput compares, in one run on one gateway, whole
 // authenticated requests (loopback HTTP, real Redis, the shipped policy,
 // a real upstream) identified by each backend: the session cookie, the
-// gateway's own access token (EdDSA), a third-party ES256 token, and the
-// session again with the signed upstream assertion added.
+// gateway's own access token (EdDSA), a third-party ES256 token, Basic
+// credentials remembered after their first check, and the session again
+// with the signed upstream assertion added.
 //
 //	go test -run '^$' -bench BackendThroughput -benchmem ./internal/server
 func BenchmarkBackendThroughput(b *testing.B) {
@@ -20,8 +21,8 @@ func BenchmarkBackendThroughput(b *testing.B) {
 	g := newGatewayB(b, func(c *config.Config, f *fs.FS) {
 		withTokens(b)(c, f)
 		withIdP(p, false, false)(c, f)
-		c.Authentication.Backends = []string{"session", "bearer"}
-		c.UpstreamAssertion.Enabled = false
+		c.Authentication.Backends = []string{"session", "bearer", "basic"}
+		c.Authentication.Basic.AllowInsecure = true
 	})
 	ga := newGatewayB(b, func(c *config.Config, f *fs.FS) {
 		withTokens(b)(c, f)
@@ -38,6 +39,9 @@ func BenchmarkBackendThroughput(b *testing.B) {
 	})
 	b.Run("bearer-idp-es256", func(b *testing.B) {
 		benchGetWith(b, g.URL+"/editors/", func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+idpToken) }, 200)
+	})
+	b.Run("basic-remembered", func(b *testing.B) {
+		benchGetWith(b, g.URL+"/editors/", func(r *http.Request) { r.SetBasicAuth("alice", testPassword) }, 200)
 	})
 	b.Run("session+assertion", func(b *testing.B) { benchGet(b, ga.URL+"/editors/", sessionA, 200) })
 }
