@@ -212,8 +212,8 @@ func (s *Server) Handler() http.Handler {
 		s.recoverPanics,      // a panic anywhere becomes a logged 500, never a forwarded request
 		s.requestID,          // every response and upstream request carries X-Request-Id
 		s.forwardAuthCapture, // {prefix}/auth: the peer and original-request headers, before clientAddr and sanitize
+		s.captureRemoteUser,  // the remote_user header, kept only from its trusted proxies (the real peer, before clientAddr) and never forwarded
 		s.clientAddr,         // the client's address and scheme, decided once (before sanitize drops X-Forwarded-*)
-		s.captureRemoteUser,  // the remote_user header, kept only from its trusted proxies and never forwarded
 		s.canonicalize,       // one canonical path for routing, policy and upstream, or 400
 		s.sanitize,           // forged identity and forwarding headers removed before anyone reads them
 	)

@@ -516,6 +516,18 @@ func TestRemoteUserBackend(t *testing.T) {
 		}
 	})
 
+	t.Run("SSO proxy that is also a trusted proxy", func(t *testing.T) {
+		// clientAddr rewrites the client's address from X-Forwarded-For;
+		// the header is still judged by the connection's real peer.
+		g := newGateway(t, trusted(false), func(c *config.Config, _ *fs.FS) { c.TrustedProxies = []string{"127.0.0.1", "::1"} })
+		h := ru("alice")
+		h.Set("X-Forwarded-For", "203.0.113.9")
+		wantStatus(t, g.do(g.client(), "GET", "/editors/x", h, ""), 200)
+		if got := g.up.last(t).Header.Get("X-Forwarded-For"); got != "203.0.113.9" {
+			t.Fatalf("X-Forwarded-For %q", got)
+		}
+	})
+
 	t.Run("untrusted peer", func(t *testing.T) {
 		g := newGateway(t, func(c *config.Config, _ *fs.FS) {
 			c.Authentication.Backends = []string{"remote_user", "session"}
