@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 
@@ -73,11 +72,13 @@ var inputKeys = []string{
 // internTerms, read-only afterwards.
 var commonHeaders = map[string]*ast.Term{}
 
-var internOnce sync.Once
-
 // internTerms interns the input's constant strings in OPA's term table
-// and builds the shared anonymous user, once, on first use.
-func internTerms() {
+// and returns the shared anonymous user. It runs while the package is
+// initialized (anonymousUser's initializer): OPA's InternStringTerm may
+// only be called at initialization time, its table being unsafe for
+// concurrent use, so calling it lazily on the first decision raced with
+// policy loads elsewhere.
+func internTerms() *ast.Term {
 	ast.InternStringTerm(inputKeys...)
 	for _, h := range []string{
 		"Accept", "Accept-Encoding", "Accept-Language", "Cache-Control",
@@ -91,7 +92,7 @@ func internTerms() {
 		ast.InternStringTerm(lower)
 		commonHeaders[h] = ast.InternedTerm(lower)
 	}
-	anonymousUser = buildUser(newTerms(0), nil)
+	return buildUser(newTerms(0), nil)
 }
 
 func key(s string) *ast.Term { return ast.InternedTerm(s) }
@@ -120,12 +121,11 @@ func (ts *terms) str(s string) *ast.Term {
 
 // anonymousUser is the user object of every anonymous request. AST values
 // are not modified by evaluation, so one instance is shared.
-var anonymousUser *ast.Term
+var anonymousUser = internTerms()
 
 // buildInput turns in into the policy's input document, directly as an AST
 // value (no JSON round trip).
 func buildInput(in *Input) (ast.Value, error) {
-	internOnce.Do(internTerms)
 	if in == nil {
 		return nil, fmt.Errorf("%w: nil input", ErrInvalidInput)
 	}
