@@ -210,7 +210,6 @@ func uaUserID(t *testing.T, g *gw, username string) string {
 func TestAssertionVerifiesWithJWKS(t *testing.T) {
 	for _, kc := range uaKinds {
 		t.Run(kc.kind, func(t *testing.T) {
-			t.Parallel()
 			g := newGateway(t, withAssertion(uaKeyFile(t, kc.kind)))
 			keys := uaFetchJWKS(t, g)
 			if len(keys) != 1 || keys["k1"].alg != kc.alg {
@@ -282,7 +281,6 @@ func TestAssertionVerifiesWithJWKS(t *testing.T) {
 		})
 	}
 	t.Run("custom header and ttl", func(t *testing.T) {
-		t.Parallel()
 		g := newGateway(t, withAssertion(uaKeyFile(t, "ed25519")), func(c *config.Config, _ *fs.FS) {
 			c.UpstreamAssertion.Header = "X-Identity-Assertion"
 			c.UpstreamAssertion.TTL = 2 * time.Minute
@@ -434,7 +432,6 @@ func TestAssertionExamplePython(t *testing.T) {
 func uaExampleSuite(t *testing.T, argv []string) {
 	for _, kc := range uaKinds {
 		t.Run(kc.kind, func(t *testing.T) {
-			t.Parallel()
 			keyFile := uaKeyFile(t, kc.kind)
 			appAddr := uaFreeAddr(t)
 			// Upstream "rec" (the harness's recording upstream) gets /rec/...;
