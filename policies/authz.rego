@@ -91,10 +91,17 @@ matching_routes contains i if {
 	method_matches(r)
 }
 
-# A route without methods matches every method.
-method_matches(r) if not "methods" in object.keys(r)
+# A route without methods matches the standard methods only; any other
+# method (PROPFIND, TRACE, a lower-case "get", ...) matches only a route
+# that lists it. Methods are compared case-sensitively, as HTTP does.
+method_matches(r) if {
+	not "methods" in object.keys(r)
+	input.request.method in standard_methods
+}
 
 method_matches(r) if input.request.method in r.methods
+
+standard_methods := {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 
 # The index of the route that decides; undefined when none matches.
 route_index := min(matching_routes)

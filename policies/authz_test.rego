@@ -291,16 +291,40 @@ test_model_method_mapping[name] if {
 	d2.reason == sprintf("route 0 (glob /api/blog/post/*/): missing permission %s", [tc.perm])
 }
 
-test_model_other_methods_denied[name] if {
-	some name, tc in {
-		"OPTIONS, superuser": {"user": root, "method": "OPTIONS"},
-		"TRACE, superuser": {"user": root, "method": "TRACE"},
-		"CONNECT, anonymous": {"user": anonymous, "method": "CONNECT"},
-		"lower-case get is not GET": {"user": root, "method": "get"},
-	}
-	d := decide(tc.user, tc.method, "/api/blog/post/1/")
+test_model_other_methods_denied if {
+	d := decide(root, "OPTIONS", "/api/blog/post/1/")
 	d.allow == false
-	d.reason == sprintf("route 7 (prefix /api/blog/post/): method %s is not allowed on model blog.post (GET, HEAD, POST, PUT, PATCH, DELETE are)", [tc.method])
+	d.reason == "route 7 (prefix /api/blog/post/): method OPTIONS is not allowed on model blog.post (GET, HEAD, POST, PUT, PATCH, DELETE are)"
+}
+
+# Non-standard methods match only routes that list them: no route of the
+# shipped table does, so they are denied everywhere, even for a superuser
+# and on public routes.
+test_nonstandard_methods_match_no_route[name] if {
+	some name, tc in {
+		"TRACE, superuser": {"user": root, "method": "TRACE", "path": "/api/blog/post/1/"},
+		"CONNECT, anonymous": {"user": anonymous, "method": "CONNECT", "path": "/api/blog/post/1/"},
+		"lower-case get is not GET": {"user": root, "method": "get", "path": "/api/blog/post/1/"},
+		"PROPFIND on a public route": {"user": root, "method": "PROPFIND", "path": "/public/x"},
+		"lower-case get on a public route": {"user": anonymous, "method": "get", "path": "/public/x"},
+		"TRACE on the home page": {"user": anonymous, "method": "TRACE", "path": "/"},
+	}
+	d := decide(tc.user, tc.method, tc.path)
+	d.allow == false
+	d.reason == "no route matches"
+}
+
+# A route that lists a non-standard method allows it (and only what it lists).
+test_listed_nonstandard_method_matches[name] if {
+	routes := [{"prefix": "/dav/", "methods": ["PROPFIND", "GET"], "login": true}, {"prefix": "/", "public": true}]
+	some name, tc in {
+		"listed": {"method": "PROPFIND", "allow": true},
+		"listed standard": {"method": "GET", "allow": true},
+		"not listed falls through to the public route": {"method": "POST", "allow": true},
+		"unlisted non-standard": {"method": "MKCOL", "allow": false},
+	}
+	d := decide(root, tc.method, "/dav/x") with data.gateway.routes as routes
+	d.allow == tc.allow
 }
 
 # ---------------------------------------------------------------------------
