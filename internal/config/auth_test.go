@@ -137,3 +137,23 @@ func TestAuthenticationProblems(t *testing.T) {
 		})
 	}
 }
+
+func TestServerSection(t *testing.T) {
+	valid := validConfig()
+	valid.Server = Server{ReadHeaderTimeout: time.Second, ReadTimeout: time.Minute, WriteTimeout: time.Hour, IdleTimeout: time.Second,
+		MaxHeaderBytes: MinServerMaxHeaderBytes, MaxBodyBytes: -1, MaxConnections: -1, MethodOverride: true}
+	if err := valid.Validate(); err != nil {
+		t.Fatalf("valid: %v", err)
+	}
+	c := validConfig()
+	c.Server = Server{ReadHeaderTimeout: 0, ReadTimeout: time.Millisecond, WriteTimeout: -time.Second, IdleTimeout: -1,
+		MaxHeaderBytes: 100, MaxBodyBytes: 0, MaxConnections: -2}
+	assertLines(t, c.Validate(), []string{
+		`server.read_header_timeout: must be greater than 0, got 0s`,
+		`server.idle_timeout: must be greater than 0, got -1ns`,
+		`server.write_timeout: must be 0 (no limit) or more, got -1s`,
+		`server.max_header_bytes: must be from 4096 to 1048576, got 100`,
+		`server.max_body_bytes: must be a number of bytes (1 or more) or -1 for no limit, got 0`,
+		`server.max_connections: must be 1 or more, or -1 for no limit, got -2`,
+	})
+}

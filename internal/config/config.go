@@ -68,6 +68,8 @@ type Config struct {
 	// UpstreamAssertion configures the signed identity (a JWT) sent to
 	// upstreams.
 	UpstreamAssertion UpstreamAssertion `yaml:"upstream_assertion"`
+	// Server configures the HTTP server's limits and timeouts.
+	Server Server `yaml:"server"`
 }
 
 // Signup configures self-registration.

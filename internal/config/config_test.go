@@ -625,6 +625,8 @@ func TestApplyDefaults(t *testing.T) {
 		},
 		Tokens:            Tokens{Issuer: "djangate", Audience: "djangate", AccessTTL: 5 * time.Minute, RefreshTTL: 720 * time.Hour, Leeway: 30 * time.Second},
 		UpstreamAssertion: UpstreamAssertion{Header: "X-Gateway-Assertion", TTL: time.Minute},
+		Server: Server{ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 65536,
+			MaxBodyBytes: 32 << 20, MaxConnections: 10000},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Default():\n got %+v\nwant %+v", got, want)

@@ -132,6 +132,7 @@ func (c *Config) ApplyDefaults() {
 	setInt(&c.Audit.MaxLen, DefaultAuditMaxLen)
 
 	c.applyAuthDefaults()
+	c.applyServerDefaults()
 }
 
 func setBool(p **bool, def bool) {

@@ -86,6 +86,7 @@ func (v *validator) validate(c *Config) {
 	v.audit(&c.Audit)
 	v.authentication(c)
 	v.tokens(c)
+	v.server(&c.Server)
 }
 
 func (v *validator) decisionLog(d *DecisionLog) {

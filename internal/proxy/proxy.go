@@ -448,6 +448,11 @@ func normEqual(name, norm string) bool {
 	return true
 }
 
+// NormalizeHeaderName folds the spellings of a header name that some
+// upstream stacks treat alike (case, "_" and "." for "-") to one, lower
+// case: "X_HTTP.Method" becomes "x-http-method".
+func NormalizeHeaderName(name string) string { return normalize(name) }
+
 func normalize(name string) string {
 	b := []byte(name)
 	for i, c := range b {
