@@ -149,6 +149,6 @@ func BenchmarkForward(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		clear(w.h)
-		p.Forward(w, req, u, id, "/app/x")
+		p.Forward(w, req, u, id, "/app/x", "")
 	}
 }

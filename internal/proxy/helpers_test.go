@@ -114,7 +114,7 @@ func newTestGateway(t *testing.T, ups ...config.Upstream) *testGateway {
 		if c, err := r.Cookie("sessionid"); err == nil {
 			id = testUsers[c.Value]
 		}
-		p.Forward(w, r, up, id, cp)
+		p.Forward(w, r, up, id, cp, "")
 	}))
 	t.Cleanup(func() {
 		g.srv.Close()

@@ -143,7 +143,7 @@ const maxIdlePerHost = 256
 
 // alwaysStripped are normalised names of client headers that are never
 // forwarded, besides the configured identity headers and X-Forwarded-*.
-var alwaysStripped = []string{"forwarded", "x-real-ip", "x-original-url", "x-rewrite-url"}
+var alwaysStripped = []string{"forwarded", "x-real-ip", "x-original-url", "x-rewrite-url", "x-original-uri", "x-original-method"}
 
 // forbiddenIdentity are headers an identity header must not be named as.
 var forbiddenIdentity = []string{
@@ -350,17 +350,19 @@ type ctxKey struct{}
 // forwardState carries per-request data into Rewrite and ErrorHandler,
 // which httputil calls without it.
 type forwardState struct {
-	in   *http.Request
-	id   *Identity
-	path string
+	in     *http.Request
+	id     *Identity
+	path   string
+	scheme string
 }
 
 // Forward sends r to up with the canonical path the policy approved and
 // the identity headers of id (nil for anonymous), and copies the response
 // to w. canonicalPath must be canonical.Path's output for r; anything else
 // is refused with an error wrapping canonical.ErrInvalid, since forwarding
-// a path the policy did not see would defeat the check.
-func (p *Proxy) Forward(w http.ResponseWriter, r *http.Request, up *Upstream, id *Identity, canonicalPath string) {
+// a path the policy did not see would defeat the check. scheme ("http",
+// "https") is sent as X-Forwarded-Proto; "" leaves the connection's.
+func (p *Proxy) Forward(w http.ResponseWriter, r *http.Request, up *Upstream, id *Identity, canonicalPath, scheme string) {
 	if up == nil {
 		p.onError(w, r, fmt.Errorf("%w: no upstream selected", ErrUpstreamUnavailable))
 		return
@@ -369,7 +371,7 @@ func (p *Proxy) Forward(w http.ResponseWriter, r *http.Request, up *Upstream, id
 		p.onError(w, r, fmt.Errorf("%w: proxy: Forward called with a non-canonical path", canonical.ErrInvalid))
 		return
 	}
-	st := &forwardState{in: r, id: id, path: canonicalPath}
+	st := &forwardState{in: r, id: id, path: canonicalPath, scheme: scheme}
 	up.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, st)))
 }
 
@@ -387,6 +389,11 @@ func (p *Proxy) rewrite(u *Upstream, pr *httputil.ProxyRequest) {
 
 	p.sanitizeHeaders(out.Header)
 	pr.SetXForwarded()
+	if st.scheme != "" {
+		// The scheme the client used, as the gateway decided it (TLS is
+		// often terminated by a trusted proxy in front).
+		out.Header.Set("X-Forwarded-Proto", st.scheme)
+	}
 	p.setIdentity(out.Header, st.id)
 	p.stripCookies(out.Header)
 }

@@ -440,14 +440,14 @@ func TestForwardRejectsNonCanonicalPath(t *testing.T) {
 	for _, path := range []string{"/a/../b", "/a//b", "/a?x", "/caf%c3%a9", ""} {
 		gotErr = nil
 		rec := httptest.NewRecorder()
-		p.Forward(rec, httptest.NewRequest("GET", "/x", nil), u, nil, path)
+		p.Forward(rec, httptest.NewRequest("GET", "/x", nil), u, nil, path, "")
 		if rec.Code != http.StatusBadRequest || !errors.Is(gotErr, canonical.ErrInvalid) {
 			t.Errorf("Forward(%q): status %d err %v", path, rec.Code, gotErr)
 		}
 	}
 	gotErr = nil
 	rec := httptest.NewRecorder()
-	p.Forward(rec, httptest.NewRequest("GET", "/x", nil), nil, nil, "/x")
+	p.Forward(rec, httptest.NewRequest("GET", "/x", nil), nil, nil, "/x", "")
 	if rec.Code != http.StatusBadGateway || !errors.Is(gotErr, ErrUpstreamUnavailable) {
 		t.Errorf("nil upstream: status %d err %v", rec.Code, gotErr)
 	}

@@ -59,6 +59,10 @@ func classify(err error) problem {
 		return problem{http.StatusNotFound, "not_found", "Not found", "The requested resource was not found."}
 	case errors.Is(err, errMethodNotAllowed):
 		return problem{http.StatusMethodNotAllowed, "method_not_allowed", "Method not allowed", "That method is not allowed here."}
+	case errors.Is(err, errTooLarge):
+		return problem{http.StatusRequestEntityTooLarge, "too_large", "Request too large", "The request body is larger than the gateway accepts."}
+	case errors.Is(err, errUpgradeRefused):
+		return problem{http.StatusBadRequest, "upgrade_refused", "Bad request", "Only WebSocket upgrades are supported."}
 	case errors.Is(err, errUnsupportedMedia):
 		return problem{http.StatusUnsupportedMediaType, "unsupported_media_type", "Unsupported media type", "Send application/json or a form."}
 	case errors.Is(err, throttle.ErrLocked):

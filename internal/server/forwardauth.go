@@ -161,7 +161,7 @@ func (s *Server) parseOriginal(r *http.Request, h http.Header) (*original, error
 		sch = scheme(r)
 	}
 	return &original{
-		method: strings.ToUpper(method), path: p, query: query, host: host, scheme: sch,
+		method: method, path: p, query: query, host: host, scheme: sch,
 		traefik: h.Get(hdrForwardedURI) != "",
 	}, nil
 }
@@ -200,6 +200,25 @@ func (s *Server) forwardAuth(c *gin.Context) {
 	// From here the request is about the original one: errors, logs and
 	// the decision log name its path.
 	st.path = orig.path
+	// The fronting proxy, not the gateway, forwards the original request,
+	// so a method override cannot be removed from it: refuse it, or with
+	// server.method_override authorize the overriding method of a POST.
+	override := st.override
+	if q, v, found := withoutParam(orig.query, "_method"); found {
+		orig.query = q
+		if override == "" {
+			override = v
+		}
+	}
+	if override != "" {
+		m := strings.TrimSpace(override)
+		if !s.cfg.Server.MethodOverride || orig.method != http.MethodPost || m == "" || len(m) > 32 || !isToken(m) {
+			s.log.Info("refused a forward-auth request with a method override", "request_id", st.id)
+			s.fail(c, errBadRequest)
+			return
+		}
+		orig.method = m
+	}
 	if st.identErr != nil {
 		s.log.Error("identification failed", "request_id", st.id, "error", st.identErr)
 		s.fail(c, st.identErr)

@@ -192,9 +192,11 @@ func New(o Options) (*Server, error) {
 		return nil, fmt.Errorf("server: password_validators: %w", err)
 	}
 	popts := proxy.Options{Logger: log, ErrorHandler: s.proxyError}
-	if o.Config.Authentication.Uses(config.BackendRemoteUser) {
-		popts.StripHeaders = []string{o.Config.Authentication.RemoteUser.Header}
-	}
+	// The remote_user header is never forwarded, whether or not that
+	// backend is on: only the gateway names users to apps.
+	// Nor is a client's assertion header, whether or not the gateway signs
+	// one: an app verifying it must only ever see the gateway's.
+	popts.StripHeaders = []string{o.Config.Authentication.RemoteUser.Header, o.Config.UpstreamAssertion.Header}
 	if o.Config.UpstreamAssertion.Enabled {
 		popts.AssertionHeader = o.Config.UpstreamAssertion.Header
 	}
@@ -216,6 +218,7 @@ func (s *Server) Handler() http.Handler {
 		s.clientAddr,         // the client's address and scheme, decided once (before sanitize drops X-Forwarded-*)
 		s.canonicalize,       // one canonical path for routing, policy and upstream, or 400
 		s.sanitize,           // forged identity and forwarding headers removed before anyone reads them
+		s.edgeRules,          // body size limit, only WebSocket upgrades, method overrides removed (or honoured)
 	)
 }
 
@@ -283,6 +286,7 @@ type reqState struct {
 	remoteUserBad bool          // that header was sent twice or empty
 	tokenFamily   string        // the refresh-token family of a gateway access token
 	retryAfter    time.Duration // a throttled Basic login: when to retry
+	override      string        // a method override the client sent (removed unless server.method_override)
 }
 
 type stateKey struct{}
@@ -456,7 +460,7 @@ func (s *Server) forward(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	s.proxy.Forward(c.Writer, c.Request, st.upstream, id, st.path)
+	s.proxy.Forward(c.Writer, c.Request, st.upstream, id, st.path, scheme(c.Request))
 }
 
 func (s *Server) proxyError(w http.ResponseWriter, r *http.Request, err error) {
@@ -468,7 +472,7 @@ func (s *Server) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 func scheme(r *http.Request) string {
-	if r.TLS != nil {
+	if state(r).secure || r.TLS != nil {
 		return "https"
 	}
 	return "http"

@@ -36,7 +36,7 @@ func (s *Server) loginPage(c *gin.Context) {
 	next := c.Query("next")
 	s.render(c.Writer, c.Request, http.StatusOK, "login", pageData{
 		Title: "Sign in", CSRFToken: s.csrf.token(c.Writer, c.Request),
-		Next: next, NextDisplay: displayNext(next, s.allowedHosts(c.Request), c.Request.TLS != nil),
+		Next: next, NextDisplay: displayNext(next, s.allowedHosts(c.Request), scheme(c.Request) == "https"),
 	})
 }
 
@@ -78,7 +78,7 @@ func (s *Server) login(c *gin.Context) {
 		}
 		s.render(c.Writer, r, http.StatusOK, "login", pageData{
 			Title: "Sign in", CSRFToken: s.csrf.token(c.Writer, r), Error: invalidLogin,
-			Username: req.Username, Next: req.Next, NextDisplay: displayNext(req.Next, s.allowedHosts(r), r.TLS != nil),
+			Username: req.Username, Next: req.Next, NextDisplay: displayNext(req.Next, s.allowedHosts(r), scheme(r) == "https"),
 		})
 		return
 	}
@@ -139,7 +139,7 @@ func (s *Server) readPost(c *gin.Context, asJSON bool, dst any, fromForm func(ur
 func (s *Server) signedIn(c *gin.Context, user *authn.User, next string, asJSON bool, jsonStatus int) {
 	r := c.Request
 	target := s.cfg.LoginRedirectURL
-	if safeRedirect(next, s.allowedHosts(r), r.TLS != nil) {
+	if safeRedirect(next, s.allowedHosts(r), scheme(r) == "https") {
 		target = next
 	}
 	if asJSON {
