@@ -389,6 +389,11 @@ func (p *Proxy) rewrite(u *Upstream, pr *httputil.ProxyRequest) {
 
 	p.sanitizeHeaders(out.Header)
 	pr.SetXForwarded()
+	// Set again: httputil removed it if the client's Connection header
+	// named it, and the app's logs need the gateway's request id.
+	if id := pr.In.Header.Get("X-Request-Id"); id != "" {
+		out.Header.Set("X-Request-Id", id)
+	}
 	if st.scheme != "" {
 		// The scheme the client used, as the gateway decided it (TLS is
 		// often terminated by a trusted proxy in front).

@@ -84,6 +84,7 @@ func (u *upstream) last(t *testing.T) seen {
 // real upstream.
 type gw struct {
 	*httptest.Server
+	srv      *server.Server
 	t        testing.TB
 	redis    *testredis.Server
 	rdb      *redis.Client
@@ -174,7 +175,13 @@ func newGatewayTB(t testing.TB, opts ...func(*config.Config, *fs.FS)) *gw {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &gw{Server: httptest.NewServer(srv.Handler()), t: t, redis: rs, rdb: rdb, users: users, sessions: sessions, up: up, cfg: cfg, logs: logs, dlog: dlog}
+	// Served exactly as `gateway serve` serves: the same http.Server
+	// settings and the same listener checks (framing, connection limit).
+	ts := httptest.NewUnstartedServer(nil)
+	ts.Config = srv.HTTPServer()
+	ts.Listener = srv.Listener(ts.Listener)
+	ts.Start()
+	g := &gw{Server: ts, srv: srv, t: t, redis: rs, rdb: rdb, users: users, sessions: sessions, up: up, cfg: cfg, logs: logs, dlog: dlog}
 	t.Cleanup(g.Close)
 	g.seed()
 	return g

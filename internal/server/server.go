@@ -19,12 +19,14 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"golang.org/x/net/netutil"
 
 	"github.com/djangate/gateway/internal/audit"
 	"github.com/djangate/gateway/internal/authn"
 	"github.com/djangate/gateway/internal/authz"
 	"github.com/djangate/gateway/internal/canonical"
 	"github.com/djangate/gateway/internal/config"
+	"github.com/djangate/gateway/internal/framing"
 	"github.com/djangate/gateway/internal/proxy"
 	"github.com/djangate/gateway/internal/sessionstore"
 	"github.com/djangate/gateway/internal/tokens"
@@ -478,16 +480,39 @@ func scheme(r *http.Request) string {
 	return "http"
 }
 
-// Run serves on the configured listen address until ctx ends, then shuts
-// down gracefully within grace.
-func (s *Server) Run(ctx context.Context, ln net.Listener, grace time.Duration) error {
-	srv := &http.Server{
+// HTTPServer returns the http.Server the gateway serves with: its
+// handler, and the timeouts and head limit of the server section. Serve
+// it on Listener(ln).
+func (s *Server) HTTPServer() *http.Server {
+	sc := s.cfg.Server
+	return &http.Server{
 		Handler:           s.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		ReadHeaderTimeout: sc.ReadHeaderTimeout,
+		ReadTimeout:       sc.ReadTimeout,
+		WriteTimeout:      sc.WriteTimeout,
+		IdleTimeout:       sc.IdleTimeout,
+		MaxHeaderBytes:    sc.MaxHeaderBytes,
+		// "OPTIONS *" would be answered by net/http itself, before the
+		// gateway sees it; let the canonical path check refuse it.
+		DisableGeneralOptionsHandler: true,
+		ErrorLog:                     slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
+}
+
+// Listener wraps ln with the gateway's connection checks: the raw framing
+// of every request (package framing) and server.max_connections.
+func (s *Server) Listener(ln net.Listener) net.Listener {
+	if n := s.cfg.Server.MaxConnections; n > 0 {
+		ln = netutil.LimitListener(ln, n)
+	}
+	// Go's server reads up to MaxHeaderBytes plus 4096 bytes of slack.
+	return framing.Listener(ln, s.cfg.Server.MaxHeaderBytes+4096)
+}
+
+// Run serves on ln until ctx ends, then shuts down gracefully within grace.
+func (s *Server) Run(ctx context.Context, ln net.Listener, grace time.Duration) error {
+	srv := s.HTTPServer()
+	ln = s.Listener(ln)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
