@@ -339,7 +339,6 @@ type chunkCursor struct {
 // maxChunkLine bounds a chunk-size line with its extensions.
 const maxChunkLine = 4096
 
-
 // scanChunked advances cur over b as far as b holds complete elements and
 // returns the bytes consumed; reason is non-empty at a violation. When the
 // body ends (after the trailer), cur.st is stateHead.
@@ -468,4 +467,3 @@ func (c *Conn) stepChunked() bool {
 	c.st, c.remaining = cur.st, cur.remaining
 	return true
 }
-

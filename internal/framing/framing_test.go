@@ -142,7 +142,6 @@ func FuzzConn(f *testing.F) {
 	})
 }
 
-
 // prefixPlusRejection reports whether out is in, or a prefix of in
 // followed by a rejected request line or an invalid chunk line.
 func prefixPlusRejection(in, out string) bool {
