@@ -129,6 +129,13 @@ func newGatewayB(b *testing.B, opts ...func(*config.Config, *fs.FS)) *gw {
 
 func newGatewayTB(t testing.TB, opts ...func(*config.Config, *fs.FS)) *gw {
 	t.Helper()
+	return newGatewayWith(t, nil, opts...)
+}
+
+// newGatewayWith is newGateway with a last change to the server's
+// options (e.g. a Decider that fails in a way no policy can).
+func newGatewayWith(t testing.TB, change func(*server.Options), opts ...func(*config.Config, *fs.FS)) *gw {
+	t.Helper()
 	rs := testredis.Start(t)
 	up := newUpstream(t)
 	cfg := config.Default()
@@ -171,6 +178,9 @@ func newGatewayTB(t testing.TB, opts ...func(*config.Config, *fs.FS)) *gw {
 	so := server.Options{Config: cfg, Users: users, Sessions: sessions, Policy: engine, Logger: log, DecisionLog: dlog,
 		Throttle: throttle.New(rdb, cfg.Redis.KeyPrefix, throttle.ConfigFrom(cfg.Throttle)), Audit: audit.New(rdb, audit.OptionsFrom(cfg, log))}
 	addTokenParts(t, cfg, rdb, &so) // tokens.keys, tokens.enabled, authentication.bearer.issuers (tokens_e2e_test.go)
+	if change != nil {
+		change(&so)
+	}
 	srv, err := server.New(so)
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,83 @@
+package server_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/djangate/gateway/internal/authz"
+	"github.com/djangate/gateway/internal/config"
+	"github.com/djangate/gateway/internal/server"
+)
+
+// panickingDecider fails in a way no policy can: it panics.
+type panickingDecider struct{}
+
+func (panickingDecider) Decide(context.Context, *authz.Input) (authz.Decision, error) {
+	panic("injected fault")
+}
+
+// TestPanicFailsClosed: a panic while deciding is recovered, answered
+// 500, logged, and nothing is forwarded; the gateway keeps serving.
+func TestPanicFailsClosed(t *testing.T) {
+	g := newGatewayWith(t, func(o *server.Options) { o.Policy = panickingDecider{} })
+	for range 3 {
+		wantStatus(t, g.do(g.client(), "GET", "/public/", nil, ""), 500)
+	}
+	if n := g.up.count(); n != 0 {
+		t.Fatalf("%d requests forwarded after a panic", n)
+	}
+	if !strings.Contains(g.logs.String(), "injected fault") {
+		t.Fatal("the panic was not logged")
+	}
+	// The gateway's own pages still work.
+	wantStatus(t, g.do(g.client(), "GET", "/_gateway/login", nil, "text/html"), 200)
+}
+
+// TestUpstreamSwitchingProtocolsUnasked: a 101 from an upstream for a
+// request that did not ask to upgrade is not tunnelled.
+func TestUpstreamSwitchingProtocolsUnasked(t *testing.T) {
+	for _, upgrade := range []string{"websocket", ""} {
+		t.Run("Upgrade: "+upgrade, func(t *testing.T) {
+			rogue := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				conn, brw, err := w.(http.Hijacker).Hijack()
+				if err != nil {
+					return
+				}
+				defer conn.Close()
+				h := "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
+				if upgrade != "" {
+					h += "Upgrade: " + upgrade + "\r\n"
+				}
+				fmt.Fprint(brw, h+"\r\nTUNNEL-DATA")
+				brw.Flush()
+				io.Copy(io.Discard, conn) //nolint:errcheck
+			}))
+			defer rogue.Close()
+			g := newGateway(t, func(c *config.Config, _ *fs.FS) { c.Upstreams[0].URL = rogue.URL })
+			conn, err := net.Dial("tcp", g.Listener.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			conn.SetDeadline(time.Now().Add(5 * time.Second)) //nolint:errcheck
+			fmt.Fprint(conn, "GET /public/ HTTP/1.1\r\nHost: gw\r\n\r\n")
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != http.StatusBadGateway || strings.Contains(string(body), "TUNNEL-DATA") {
+				t.Fatalf("status %d, body %q: want 502 and no tunnel", resp.StatusCode, body)
+			}
+		})
+	}
+}
