@@ -157,3 +157,12 @@ func TestServerSection(t *testing.T) {
 		`server.max_connections: must be 1 or more, or -1 for no limit, got -2`,
 	})
 }
+
+func TestServerHostsValidation(t *testing.T) {
+	c := validConfig()
+	c.Server.Hosts = []string{"app.example.com", ".example.com", "example.com:8443", "*", "http://x"}
+	assertLines(t, c.Validate(), []string{
+		`server.hosts[3]: wildcards are not allowed: they would let login redirects go anywhere; list the hosts, or use ".example.com" for a domain and its subdomains; got "*"`,
+		`server.hosts[4]: must be a host like "example.com", ".example.com" (with subdomains) or "example.com:8443", not a URL; got "http://x"`,
+	})
+}

@@ -1102,6 +1102,7 @@ func TestLoadExampleConfig(t *testing.T) {
 	want.Authentication.RemoteUser.TrustedProxies = []string{}
 	want.Authentication.Bearer.Issuers = []BearerIssuer{}
 	want.Tokens.Keys = []SigningKey{}
+	want.Server.Hosts = []string{}
 	want.Policy.Dir = "policies"
 	want.Upstreams = []Upstream{{Name: "legacy", URL: "http://127.0.0.1:8000"}}
 	want.ApplyDefaults()

@@ -26,6 +26,14 @@ type Server struct {
 	// MaxConnections bounds the connections served at once; further ones
 	// wait in the kernel's accept queue. Default 10000; -1 is no limit.
 	MaxConnections int `yaml:"max_connections"`
+	// Hosts lists the host names the gateway answers to: "example.com"
+	// (any port), "example.com:8443", or ".example.com" for the domain
+	// and its subdomains. A request for any other Host (or, in
+	// forward-auth mode, X-Forwarded-Host) is refused with 400 before
+	// anything reads it, so a forged Host never reaches redirects, the
+	// policy or the app. Empty: any host (fine behind a proxy that
+	// checks it; set it when clients reach the gateway directly).
+	Hosts []string `yaml:"hosts"`
 	// MethodOverride honours X-HTTP-Method-Override, X-HTTP-Method,
 	// X-Method-Override and a "_method" parameter: the overriding method
 	// is the one authorized (and the override reaches the app). Off by
@@ -76,6 +84,11 @@ func (v *validator) server(s *Server) {
 	}
 	if s.MaxBodyBytes < -1 || s.MaxBodyBytes == 0 {
 		v.add("server.max_body_bytes", "must be a number of bytes (1 or more) or -1 for no limit, got %d", s.MaxBodyBytes)
+	}
+	for i, h := range s.Hosts {
+		if msg := checkAllowedHost(h); msg != "" {
+			v.add(indexPath("server.hosts", i), "%s", msg)
+		}
 	}
 	if s.MaxConnections < -1 || s.MaxConnections == 0 {
 		v.add("server.max_connections", "must be 1 or more, or -1 for no limit, got %d", s.MaxConnections)

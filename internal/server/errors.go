@@ -33,6 +33,7 @@ var (
 	errInternal         = errors.New("internal error")
 	errBadRequest       = errors.New("bad request")
 	errUnsupportedMedia = errors.New("unsupported media type")
+	errHostNotAllowed   = errors.New("host not allowed")
 )
 
 // problem is how an error is shown to the client.
@@ -45,6 +46,8 @@ type problem struct {
 
 func classify(err error) problem {
 	switch {
+	case errors.Is(err, errHostNotAllowed):
+		return problem{http.StatusBadRequest, "host_not_allowed", "Bad request", "This host is not served here."}
 	case errors.Is(err, canonical.ErrInvalid), errors.Is(err, errBadRequest):
 		return problem{http.StatusBadRequest, "bad_request", "Bad request", "The request could not be understood."}
 	case errors.Is(err, errCSRF):

@@ -81,3 +81,30 @@ func TestUpstreamSwitchingProtocolsUnasked(t *testing.T) {
 		})
 	}
 }
+
+// TestServerHosts: with server.hosts set, a forged Host is refused before
+// anything reads the request, in proxy and forward-auth mode alike.
+func TestServerHosts(t *testing.T) {
+	g := newGateway(t, func(c *config.Config, _ *fs.FS) {
+		c.Server.Hosts = []string{"127.0.0.1", ".example.test"}
+		c.TrustedProxies = []string{"127.0.0.1", "::1"}
+	})
+	wantStatus(t, g.do(g.client(), "GET", "/public/", nil, ""), 200)
+	for _, host := range []string{"evil.com", "127.0.0.1.evil.com", "example.test.evil.com"} {
+		code, body := rawRequest(t, g.Listener.Addr().String(), "GET /public/?next=//"+host+"/ HTTP/1.1\r\nHost: "+host+"\r\nConnection: close\r\n\r\n")
+		if code != 400 || !strings.Contains(body, "host_not_allowed") {
+			t.Fatalf("Host %s: %d %s", host, code, body)
+		}
+	}
+	code, _ := rawRequest(t, g.Listener.Addr().String(), "GET /public/ HTTP/1.1\r\nHost: app.example.test:8443\r\nConnection: close\r\n\r\n")
+	if code != 200 {
+		t.Fatalf("listed domain: %d", code)
+	}
+	if n := g.up.count(); n != 2 {
+		t.Fatalf("upstream saw %d requests, want 2", n)
+	}
+	h := http.Header{"X-Original-Uri": {"/public/"}, "X-Original-Method": {"GET"}, "X-Forwarded-Host": {"evil.com"}}
+	wantStatus(t, g.do(http.DefaultClient, "GET", "/_gateway/auth", h, ""), 400)
+	h.Set("X-Forwarded-Host", "www.example.test")
+	wantStatus(t, g.do(http.DefaultClient, "GET", "/_gateway/auth", h, ""), 200)
+}

@@ -153,6 +153,9 @@ func (s *Server) parseOriginal(r *http.Request, h http.Header) (*original, error
 	if host == "" {
 		host = r.Host
 	}
+	if !s.hosts.allows(host) {
+		return nil, errHostNotAllowed
+	}
 	sch, ok := one(h, hdrForwardedProto)
 	if !ok {
 		return nil, errBadRequest

@@ -142,6 +142,8 @@ type Server struct {
 	consumedSchemes []string
 	// basicCache spares Basic clients a password hash per request.
 	basicCache *basicCache
+	// hosts is server.hosts (empty: any host).
+	hosts hostAllowlist
 }
 
 // CSRFCookieName is the cookie holding the CSRF token. Like the session
@@ -163,6 +165,7 @@ func New(o Options) (*Server, error) {
 		policyStatus: o.PolicyStatus, redisPing: o.Redis,
 		csrf:    newCSRF(o.Config.SecretKey, CSRFCookieName, o.Config.Session.SessionSecure(), o.Config.Session.Domain),
 		authKey: authn.SessionAuthKey(o.Config.SecretKey),
+		hosts:   hostAllowlist(o.Config.Server.Hosts),
 	}
 	if s.siteName == "" {
 		s.siteName = "Gateway"
@@ -215,6 +218,7 @@ func (s *Server) Handler() http.Handler {
 	return chain(s.routes(),
 		s.recoverPanics,      // a panic anywhere becomes a logged 500, never a forwarded request
 		s.requestID,          // every response and upstream request carries X-Request-Id
+		s.checkHost,          // a Host not in server.hosts is refused before anything reads it
 		s.forwardAuthCapture, // {prefix}/auth: the peer and original-request headers, before clientAddr and sanitize
 		s.captureRemoteUser,  // the remote_user header, kept only from its trusted proxies (the real peer, before clientAddr) and never forwarded
 		s.clientAddr,         // the client's address and scheme, decided once (before sanitize drops X-Forwarded-*)
