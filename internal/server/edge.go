@@ -55,6 +55,9 @@ func (s *Server) edgeRules(next http.Handler) http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
+		if r.Body != nil && r.Body != http.NoBody {
+			r.Body = &recordingBody{ReadCloser: r.Body, st: state(r)}
+		}
 		next.ServeHTTP(w, r)
 	})
 }
@@ -190,4 +193,20 @@ func queryPart(q string) string {
 		return ""
 	}
 	return "?" + q
+}
+
+// recordingBody notes a failure reading the client's body, so that a
+// forwarding error it causes is answered as the client's fault (400/413),
+// not the upstream's (502).
+type recordingBody struct {
+	io.ReadCloser
+	st *reqState
+}
+
+func (b *recordingBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF && b.st.bodyErr == nil { //nolint:errorlint // io.EOF is returned unwrapped by contract
+		b.st.bodyErr = err
+	}
+	return n, err
 }

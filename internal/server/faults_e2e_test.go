@@ -108,3 +108,37 @@ func TestServerHosts(t *testing.T) {
 	h.Set("X-Forwarded-Host", "www.example.test")
 	wantStatus(t, g.do(http.DefaultClient, "GET", "/_gateway/auth", h, ""), 200)
 }
+
+// TestBodyFailuresAreTheClients: a body longer than server.max_body_bytes
+// or one whose chunked framing breaks after the head was forwarded is
+// answered 413 / 400, not 502.
+func TestBodyFailuresAreTheClients(t *testing.T) {
+	g := newGateway(t, func(c *config.Config, _ *fs.FS) { c.Server.MaxBodyBytes = 10 })
+	addr := g.Listener.Addr().String()
+	code, _ := rawRequest(t, addr, "POST /public/ HTTP/1.1\r\nHost: gw\r\nContent-Length: 11\r\nConnection: close\r\n\r\n01234567890")
+	if code != 413 {
+		t.Fatalf("Content-Length over the limit: %d, want 413", code)
+	}
+	// Chunked: the length is unknown until the body exceeds the limit.
+	code, _ = rawRequest(t, addr, "POST /public/ HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n8\r\n01234567\r\n8\r\n01234567\r\n0\r\n\r\n")
+	if code != 413 {
+		t.Fatalf("chunked body over the limit: %d, want 413", code)
+	}
+	// A bad chunk line sent after the head (a separate write).
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second)) //nolint:errcheck
+	fmt.Fprint(conn, "POST /public/ HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\n")
+	time.Sleep(50 * time.Millisecond) // the head is forwarded before the body comes
+	fmt.Fprint(conn, "3\r\nabc\r\nnot-hex\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 400 {
+		t.Fatalf("bad chunk after the head: %d, want 400", resp.StatusCode)
+	}
+}

@@ -293,6 +293,7 @@ type reqState struct {
 	tokenFamily   string        // the refresh-token family of a gateway access token
 	retryAfter    time.Duration // a throttled Basic login: when to retry
 	override      string        // a method override the client sent (removed unless server.method_override)
+	bodyErr       error         // reading the client's body failed (not EOF)
 }
 
 type stateKey struct{}
@@ -472,6 +473,18 @@ func (s *Server) forward(c *gin.Context) {
 func (s *Server) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.Is(err, context.Canceled) {
 		return // the client went away
+	}
+	if st := state(r); st.bodyErr != nil {
+		// The client's body failed, not the upstream: too long, or its
+		// framing broke mid-stream. The upstream request was aborted.
+		s.log.Info("request body failed while forwarding", "request_id", st.id, "error", st.bodyErr)
+		var mbe *http.MaxBytesError
+		if errors.As(st.bodyErr, &mbe) {
+			s.writeError(w, r, errTooLarge)
+		} else {
+			s.writeError(w, r, errBadRequest)
+		}
+		return
 	}
 	s.log.Warn("upstream error", "request_id", state(r).id, "error", err)
 	s.writeError(w, r, err)
