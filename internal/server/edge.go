@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"mime"
 	"net/http"
 	"net/url"
 	"strings"
@@ -109,6 +110,17 @@ func (s *Server) methodOverride(r *http.Request) error {
 		if !honour {
 			r.URL.RawQuery = q
 			r.RequestURI = stripQuery(r.RequestURI) + queryPart(q)
+		}
+	}
+	if r.Body != nil && r.Body != http.NoBody {
+		if mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err == nil && mt == "multipart/form-data" {
+			if params["boundary"] == "" {
+				return errBadRequest
+			}
+			r.Body = struct {
+				io.Reader
+				io.Closer
+			}{newMultipartTripwire(r.Body, params["boundary"]), r.Body}
 		}
 	}
 	if r.Method == http.MethodPost && hasMediaType(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") && r.Body != nil && r.Body != http.NoBody {

@@ -64,6 +64,8 @@ func classify(err error) problem {
 		return problem{http.StatusMethodNotAllowed, "method_not_allowed", "Method not allowed", "That method is not allowed here."}
 	case errors.Is(err, errTooLarge):
 		return problem{http.StatusRequestEntityTooLarge, "too_large", "Request too large", "The request body is larger than the gateway accepts."}
+	case errors.Is(err, errMultipartOverride):
+		return problem{http.StatusBadRequest, "method_override_refused", "Bad request", "A multipart form may not carry a _method field."}
 	case errors.Is(err, errUpgradeRefused):
 		return problem{http.StatusBadRequest, "upgrade_refused", "Bad request", "Only WebSocket upgrades are supported."}
 	case errors.Is(err, errUnsupportedMedia):

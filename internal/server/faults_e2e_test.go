@@ -142,3 +142,45 @@ func TestBodyFailuresAreTheClients(t *testing.T) {
 		t.Fatalf("bad chunk after the head: %d, want 400", resp.StatusCode)
 	}
 }
+
+// TestMultipartMethodOverride: a multipart form carrying "_method" is
+// refused and never reaches the app complete; other multipart bodies
+// pass byte for byte with their Content-Length.
+func TestMultipartMethodOverride(t *testing.T) {
+	type got struct {
+		cl   int64
+		body string
+	}
+	complete := make(chan got, 10)
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, err := io.ReadAll(r.Body)
+		if err == nil {
+			complete <- got{r.ContentLength, string(b)}
+		}
+	}))
+	defer app.Close()
+	g := newGateway(t, func(c *config.Config, _ *fs.FS) { c.Upstreams[0].URL = app.URL })
+	cookie := g.login(t, "alice")
+	send := func(body string) int {
+		raw := "POST /account/upload HTTP/1.1\r\nHost: gw\r\nCookie: " + g.cfg.Session.CookieName + "=" + cookie +
+			"\r\nContent-Type: multipart/form-data; boundary=B0und\r\nContent-Length: " + fmt.Sprint(len(body)) + "\r\nConnection: close\r\n\r\n" + body
+		code, _ := rawRequest(t, g.Listener.Addr().String(), raw)
+		return code
+	}
+	ok := "--B0und\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nhello\r\n--B0und--\r\n"
+	if code := send(ok); code != 200 {
+		t.Fatalf("ordinary multipart: %d", code)
+	}
+	if g := <-complete; g.body != ok || g.cl != int64(len(ok)) {
+		t.Fatalf("app got %+v", g)
+	}
+	bad := "--B0und\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nhello\r\n--B0und\r\nContent-Disposition: form-data; name=\"_method\"\r\n\r\nDELETE\r\n--B0und--\r\n"
+	if code := send(bad); code != 400 {
+		t.Fatalf("multipart with _method: %d, want 400", code)
+	}
+	select {
+	case g := <-complete:
+		t.Fatalf("the app received a complete request: %+v", g)
+	case <-time.After(200 * time.Millisecond):
+	}
+}

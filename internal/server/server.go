@@ -479,9 +479,12 @@ func (s *Server) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 		// framing broke mid-stream. The upstream request was aborted.
 		s.log.Info("request body failed while forwarding", "request_id", st.id, "error", st.bodyErr)
 		var mbe *http.MaxBytesError
-		if errors.As(st.bodyErr, &mbe) {
+		switch {
+		case errors.As(st.bodyErr, &mbe):
 			s.writeError(w, r, errTooLarge)
-		} else {
+		case errors.Is(st.bodyErr, errMultipartOverride):
+			s.writeError(w, r, errMultipartOverride)
+		default:
 			s.writeError(w, r, errBadRequest)
 		}
 		return
