@@ -24,10 +24,10 @@ const maxPartHeader = 16 << 10
 // they are known not to belong to such a part's header, so however the
 // body arrives the part is never forwarded whole.
 type multipartTripwire struct {
-	r     io.Reader
-	delim []byte // "\n--" + boundary
-	buf   []byte // read, not yet released (buf[0] is a virtual "\n" at the start)
-	start bool   // buf begins with the virtual "\n"
+	r      io.Reader
+	delim  []byte // "\n--" + boundary
+	buf    []byte // read, not yet released (buf[0] is a virtual "\n" at the start)
+	start  bool   // buf begins with the virtual "\n"
 	out    []byte
 	err    error
 	closed bool // past the close delimiter
