@@ -28,8 +28,9 @@
 //
 // Transfer codings other than a single "chunked" are left to the server
 // (which answers 501), and so are heads larger than the limit (431). After
-// a request that asks to upgrade or uses CONNECT the connection is no
-// longer HTTP/1.1 if the upgrade succeeds, so checking stops there.
+// the server answers a request that asked to upgrade with 101 Switching
+// Protocols, the connection is no longer HTTP/1.1 and checking stops; any
+// other answer keeps it checked.
 package framing
 
 import (
@@ -38,6 +39,7 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"sync/atomic"
 )
 
 // Listener returns ln with every accepted connection checked. maxHead
@@ -71,9 +73,11 @@ type Conn struct {
 	rerr  error  // the connection's read error, once seen
 
 	st        state
-	remaining int64 // stateBody: body bytes left; stateChunkData: chunk bytes left (+2 for CRLF)
-	done      bool  // a request was rejected: no more bytes after ready
-	passthru  bool  // checking stopped (upgrade, CONNECT, unknown framing, huge head)
+	remaining int64       // stateBody: body bytes left; stateChunkData: chunk bytes left (+2 for CRLF)
+	done      bool        // a request was rejected: no more bytes after ready
+	passthru  atomic.Bool // checking stopped (switched protocols, unknown framing, huge head)
+	upgrading atomic.Bool // the last head asked to upgrade: watch for a 101
+	scratch   [4096]byte
 }
 
 type state int
@@ -91,19 +95,30 @@ func rejectLine(reason string) []byte {
 	return []byte("X / HTTP/rejected-" + reason + "\r\n\r\n")
 }
 
+// Write watches the responses for a protocol switch: after a 101 to a
+// request that asked to upgrade, the connection carries another protocol
+// (WebSocket frames) and checking stops. A request that asked to upgrade
+// but got any other answer is followed by more HTTP/1.1, checked as usual.
+func (c *Conn) Write(p []byte) (int, error) {
+	if c.upgrading.Load() && bytes.HasPrefix(p, []byte("HTTP/1.1 101 ")) {
+		c.passthru.Store(true)
+	}
+	return c.Conn.Write(p)
+}
+
 // Read hands out checked bytes.
 func (c *Conn) Read(p []byte) (int, error) {
 	for len(c.ready) == 0 {
 		if c.done {
 			return 0, io.EOF
 		}
-		if c.passthru && len(c.in) == 0 {
+		if c.passthru.Load() && len(c.in) == 0 {
 			if c.rerr != nil {
 				return 0, c.rerr
 			}
 			return c.Conn.Read(p)
 		}
-		if c.passthru {
+		if c.passthru.Load() {
 			c.ready, c.in = c.in, nil
 			break
 		}
@@ -119,9 +134,8 @@ func (c *Conn) Read(p []byte) (int, error) {
 			}
 			return 0, c.rerr
 		}
-		buf := make([]byte, 4096)
-		n, err := c.Conn.Read(buf)
-		c.in = append(c.in, buf[:n]...)
+		n, err := c.Conn.Read(c.scratch[:])
+		c.in = append(c.in, c.scratch[:n]...)
 		var ne net.Error
 		switch {
 		case err == nil:
@@ -182,7 +196,7 @@ func (c *Conn) stepHead() bool {
 	end, bad := headEnd(c.in)
 	if end < 0 {
 		if len(c.in) > c.maxHead {
-			c.passthru = true // too large: the server answers 431
+			c.passthru.Store(true) // too large: the server answers 431
 			return true
 		}
 		return false
@@ -211,8 +225,9 @@ func (c *Conn) stepHead() bool {
 	}
 	c.emit(end)
 	if h.unchecked {
-		c.passthru = true
+		c.passthru.Store(true)
 	}
+	c.upgrading.Store(h.upgrade)
 	return true
 }
 
@@ -235,7 +250,8 @@ func headEnd(b []byte) (end int, bad string) {
 type head struct {
 	length    int64 // Content-Length, 0 when absent
 	chunked   bool  // Transfer-Encoding: chunked
-	unchecked bool  // stop checking after this request (upgrade, CONNECT, other codings)
+	unchecked bool  // stop checking after this request (other codings: the server refuses them)
+	upgrade   bool  // the request asks to upgrade: checking stops if the server answers 101
 }
 
 // maxContentLength bounds a Content-Length value (the server has its own
@@ -259,9 +275,6 @@ func checkHead(b []byte) (head, string) {
 	lines := bytes.Split(b[:len(b)-4], []byte("\r\n"))
 	if len(lines) == 0 {
 		return h, ""
-	}
-	if m, _, _ := bytes.Cut(lines[0], []byte(" ")); string(m) == "CONNECT" {
-		h.unchecked = true
 	}
 	var cl, te int
 	for _, l := range lines[1:] {
@@ -292,7 +305,7 @@ func checkHead(b []byte) (head, string) {
 				h.chunked, h.unchecked = false, true // the server refuses other codings (501)
 			}
 		case asciiEqualFold(name, "upgrade"):
-			h.unchecked = true
+			h.upgrade = true
 		}
 	}
 	if cl > 0 && te > 0 {

@@ -25,6 +25,7 @@ func (f *feedConn) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+func (f *feedConn) Write(p []byte) (int, error)      { return len(p), nil }
 func (f *feedConn) Close() error                     { return nil }
 func (f *feedConn) SetReadDeadline(time.Time) error  { return nil }
 func (f *feedConn) SetWriteDeadline(time.Time) error { return nil }
@@ -70,7 +71,8 @@ func TestConn(t *testing.T) {
 		{"second pipelined request bad", get + "GET / HTTP/1.1\nHost: x\n\n", get + rejected("bare-LF")},
 		{"smuggled request after a CL+TE body", post("Content-Length: 5\r\nTransfer-Encoding: chunked\r\n", "0\r\n\r\nGET /admin/ HTTP/1.1\r\n\r\n"), rejected("Content-Length-with-Transfer-Encoding")},
 		{"other codings left to the server", post("Transfer-Encoding: gzip, chunked\r\n", "0\r\n\r\n\n\n"), post("Transfer-Encoding: gzip, chunked\r\n", "0\r\n\r\n\n\n")},
-		{"upgrade stops checking", "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n\x81\x05\n\nhi", "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n\x81\x05\n\nhi"},
+		{"an upgrade refused keeps checking", "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: h2c\r\n\r\n" + "GET / HTTP/1.1\nHost: x\n\n",
+			"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: h2c\r\n\r\n" + rejected("bare-LF")},
 		{"incomplete head handed on at EOF", "GET / HTTP/1.1\r\nHo", "GET / HTTP/1.1\r\nHo"},
 	}
 	for _, tc := range tests {
@@ -191,5 +193,24 @@ func TestDeadlineIsNotTheEnd(t *testing.T) {
 	out, err := io.ReadAll(c)
 	if err != nil || string(out) != get {
 		t.Fatalf("after the timeout: %q, %v", out, err)
+	}
+}
+
+// TestSwitchedProtocols: after the server answers an upgrade request with
+// 101, the connection carries WebSocket frames, passed on unchecked.
+func TestSwitchedProtocols(t *testing.T) {
+	head := "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+	frames := "\x81\x05\n\nhi GET / HTTP/1.1\n\n"
+	c := &Conn{Conn: &feedConn{in: []byte(head + frames), step: len(head)}, maxHead: 1 << 16}
+	got := make([]byte, len(head))
+	if _, err := io.ReadFull(c, got); err != nil || string(got) != head {
+		t.Fatalf("head: %q %v", got, err)
+	}
+	if _, err := c.Write([]byte("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	rest, _ := io.ReadAll(c)
+	if string(rest) != frames {
+		t.Fatalf("frames after the 101: %q, want %q", rest, frames)
 	}
 }

@@ -113,7 +113,13 @@ func (s *Server) methodOverride(r *http.Request) error {
 		}
 	}
 	if r.Body != nil && r.Body != http.NoBody {
-		if mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err == nil && mt == "multipart/form-data" {
+		ct := r.Header.Get("Content-Type")
+		mt, params, err := mime.ParseMediaType(ct)
+		if err != nil && len(ct) >= 10 && strings.EqualFold(ct[:10], "multipart/") {
+			// An app may parse what Go cannot; its _method would go unseen.
+			return errBadRequest
+		}
+		if err == nil && mt == "multipart/form-data" {
 			if params["boundary"] == "" {
 				return errBadRequest
 			}
@@ -170,7 +176,7 @@ func (s *Server) methodOverride(r *http.Request) error {
 // from a query string or urlencoded body, keeping the other pairs exactly
 // as sent. value is the first removed pair's decoded value.
 func withoutParam(q, name string) (rest, value string, found bool) {
-	if !strings.Contains(q, "method") { // fast path: "_method" and "%5Fmethod" both contain it
+	if !strings.Contains(q, "method") && !strings.Contains(q, "%") { // fast path: no spelling of "_method" possible
 		return q, "", false
 	}
 	parts := strings.Split(q, "&")

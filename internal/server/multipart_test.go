@@ -89,3 +89,21 @@ func FuzzMultipartTripwire(f *testing.F) {
 		}
 	})
 }
+
+func TestWithoutParam(t *testing.T) {
+	tests := []struct{ in, rest, value string }{
+		{"a=1&_method=DELETE&b=2", "a=1&b=2", "DELETE"},
+		{"_%6Dethod=PUT", "", "PUT"},
+		{"%5Fmethod=PUT&x", "x", "PUT"},
+		{"_method=A&_method=B", "", "A"},
+		{"a=1&b=_method", "a=1&b=_method", ""},
+		{"_methods=1", "_methods=1", ""},
+		{"", "", ""},
+	}
+	for _, tc := range tests {
+		rest, value, found := withoutParam(tc.in, "_method")
+		if rest != tc.rest || value != tc.value || found != (tc.value != "") {
+			t.Errorf("withoutParam(%q) = %q, %q, %v", tc.in, rest, value, found)
+		}
+	}
+}
