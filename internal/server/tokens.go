@@ -202,6 +202,21 @@ func readTokenRequest(c *gin.Context) (map[string]string, error) {
 	return out, nil
 }
 
+// readGrant reads a token request whose grant_type, when given, must be
+// grant; ok is false when the request has been answered.
+func (s *Server) readGrant(c *gin.Context, grant, hint string) (map[string]string, bool) {
+	f, err := readTokenRequest(c)
+	if err != nil {
+		s.fail(c, err)
+		return nil, false
+	}
+	if gt := f["grant_type"]; gt != "" && gt != grant {
+		tokenError(c, http.StatusBadRequest, "unsupported_grant_type", hint)
+		return nil, false
+	}
+	return f, true
+}
+
 // tokenResponse is the answer of /token and /token/refresh (RFC 6749 5.1).
 func (s *Server) tokenResponse(c *gin.Context, access, refresh string) {
 	c.Header("Cache-Control", "no-store")
@@ -225,13 +240,8 @@ func tokenError(c *gin.Context, status int, code, message string) {
 // login.
 func (s *Server) token(c *gin.Context) {
 	r := c.Request
-	f, err := readTokenRequest(c)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	if gt := f["grant_type"]; gt != "" && gt != "password" {
-		tokenError(c, http.StatusBadRequest, "unsupported_grant_type", "Use grant_type=password here and /token/refresh to refresh.")
+	f, ok := s.readGrant(c, "password", "Use grant_type=password here and /token/refresh to refresh.")
+	if !ok {
 		return
 	}
 	req := loginRequest{Username: f["username"], Password: f["password"]}
@@ -278,13 +288,8 @@ func (s *Server) token(c *gin.Context) {
 func (s *Server) tokenRefresh(c *gin.Context) {
 	r := c.Request
 	ctx := r.Context()
-	f, err := readTokenRequest(c)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	if gt := f["grant_type"]; gt != "" && gt != "refresh_token" {
-		tokenError(c, http.StatusBadRequest, "unsupported_grant_type", "Use grant_type=refresh_token here.")
+	f, ok := s.readGrant(c, "refresh_token", "Use grant_type=refresh_token here.")
+	if !ok {
 		return
 	}
 	rt := f["refresh_token"]
