@@ -141,7 +141,7 @@ func TestAuthenticationProblems(t *testing.T) {
 func TestServerSection(t *testing.T) {
 	valid := validConfig()
 	valid.Server = Server{ReadHeaderTimeout: time.Second, ReadTimeout: time.Minute, WriteTimeout: time.Hour, IdleTimeout: time.Second,
-		MaxHeaderBytes: MinServerMaxHeaderBytes, MaxBodyBytes: -1, MaxConnections: -1, MethodOverride: true}
+		MaxHeaderBytes: MinServerMaxHeaderBytes, MaxBodyBytes: -1, MaxConnections: -1, MethodOverride: true, ShutdownGrace: time.Second}
 	if err := valid.Validate(); err != nil {
 		t.Fatalf("valid: %v", err)
 	}
@@ -151,6 +151,7 @@ func TestServerSection(t *testing.T) {
 	assertLines(t, c.Validate(), []string{
 		`server.read_header_timeout: must be greater than 0, got 0s`,
 		`server.idle_timeout: must be greater than 0, got -1ns`,
+		`server.shutdown_grace: must be greater than 0, got 0s`,
 		`server.write_timeout: must be 0 (no limit) or more, got -1s`,
 		`server.max_header_bytes: must be from 4096 to 1048576, got 100`,
 		`server.max_body_bytes: must be a number of bytes (1 or more) or -1 for no limit, got 0`,
@@ -165,4 +166,18 @@ func TestServerHostsValidation(t *testing.T) {
 		`server.hosts[3]: wildcards are not allowed: they would let login redirects go anywhere; list the hosts, or use ".example.com" for a domain and its subdomains; got "*"`,
 		`server.hosts[4]: must be a host like "example.com", ".example.com" (with subdomains) or "example.com:8443", not a URL; got "http://x"`,
 	})
+}
+
+func TestOpsSection(t *testing.T) {
+	c := validConfig()
+	c.Ops = Ops{Listen: "127.0.0.1:9090", Pprof: true}
+	if err := c.Validate(); err != nil {
+		t.Fatalf("valid: %v", err)
+	}
+	c.Ops = Ops{Listen: c.Listen, Pprof: false}
+	assertLines(t, c.Validate(), []string{`ops.listen: must differ from listen (` + c.Listen + `): operations endpoints stay off the traffic port`})
+	c.Ops = Ops{Listen: "http://x:1", Pprof: false}
+	assertLines(t, c.Validate(), []string{`ops.listen: must be host:port, not a URL, e.g. "127.0.0.1:9090"; got "http://x:1"`})
+	c.Ops = Ops{Pprof: true}
+	assertLines(t, c.Validate(), []string{`ops.pprof: needs ops.listen: profiles are only served on the operations listener`})
 }

@@ -70,6 +70,9 @@ type Config struct {
 	UpstreamAssertion UpstreamAssertion `yaml:"upstream_assertion"`
 	// Server configures the HTTP server's limits and timeouts.
 	Server Server `yaml:"server"`
+	// Ops configures the operations listener: metrics, health,
+	// readiness and profiles, apart from the traffic.
+	Ops Ops `yaml:"ops"`
 }
 
 // Signup configures self-registration.
@@ -116,8 +119,25 @@ type UpstreamTimeouts struct {
 
 // Redis is the connection to the Redis server.
 type Redis struct {
-	// Addr is host:port of the Redis server.
+	// Mode is how the gateway finds Redis: "standalone" (one server at
+	// Addr), "sentinel" (the master named MasterName, found through the
+	// sentinels at Addrs) or "cluster" (a Redis Cluster, seed nodes at
+	// Addrs). Reads and writes always go to masters: the gateway needs
+	// read-your-writes.
+	Mode string `yaml:"mode"`
+	// Addr is host:port of the Redis server (standalone mode).
 	Addr string `yaml:"addr"`
+	// Addrs are host:port of the sentinels (sentinel mode) or of cluster
+	// seed nodes (cluster mode); unused in standalone mode.
+	Addrs []string `yaml:"addrs"`
+	// MasterName is the name the sentinels monitor the master under
+	// (sentinel mode only).
+	MasterName string `yaml:"master_name"`
+	// SentinelUsername and SentinelPassword authenticate to the sentinels
+	// themselves (sentinel mode only); Username and Password are for the
+	// Redis servers.
+	SentinelUsername string `yaml:"sentinel_username"`
+	SentinelPassword string `yaml:"sentinel_password"`
 	// Username for Redis ACL auth (Redis 6+); empty for none.
 	Username string `yaml:"username"`
 	// Password for Redis auth; prefer GATEWAY_REDIS_PASSWORD.
@@ -252,7 +272,14 @@ type Log struct {
 	Level string `yaml:"level"`
 	// Format is json or text.
 	Format string `yaml:"format"`
+	// Access writes one line per request (method, canonical path,
+	// status, bytes, duration, request id, user, backend, client address,
+	// upstream) at info level. Default true.
+	Access *bool `yaml:"access"`
 }
+
+// AccessOn reports whether the access log is on.
+func (l Log) AccessOn() bool { return l.Access == nil || *l.Access }
 
 // DecisionLog configures the decision log. A line never holds headers,
 // cookies, the query string or passwords.

@@ -614,7 +614,7 @@ func TestApplyDefaults(t *testing.T) {
 			{Name: "NumericPasswordValidator"},
 		},
 		PasswordHashConcurrency: max(1, runtime.NumCPU()/2),
-		Log:                     Log{Level: "info", Format: "json"},
+		Log:                     Log{Level: "info", Format: "json", Access: ptr(true)},
 		DecisionLog:             DecisionLog{SampleRate: ptr(1.0), Output: "stderr"},
 		Throttle:                Throttle{Enabled: ptr(true), Window: 15 * time.Minute, UsernameLimit: 5, IPLimit: 50, Cooloff: 15 * time.Minute},
 		Audit:                   Audit{Enabled: ptr(true), Stream: "audit", MaxLen: 100000},
@@ -626,7 +626,7 @@ func TestApplyDefaults(t *testing.T) {
 		Tokens:            Tokens{Issuer: "djangate", Audience: "djangate", AccessTTL: 5 * time.Minute, RefreshTTL: 720 * time.Hour, Leeway: 30 * time.Second},
 		UpstreamAssertion: UpstreamAssertion{Header: "X-Gateway-Assertion", TTL: time.Minute},
 		Server: Server{ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 65536,
-			MaxBodyBytes: 32 << 20, MaxConnections: 10000},
+			MaxBodyBytes: 32 << 20, MaxConnections: 10000, ShutdownGrace: 15 * time.Second},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Default():\n got %+v\nwant %+v", got, want)

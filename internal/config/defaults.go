@@ -89,6 +89,7 @@ func (c *Config) ApplyDefaults() {
 		setDuration(&u.Timeouts.Idle, DefaultUpstreamIdleTimeout)
 	}
 
+	setString(&c.Redis.Mode, DefaultRedisMode)
 	setString(&c.Redis.Addr, DefaultRedisAddr)
 	setString(&c.Redis.KeyPrefix, DefaultRedisKeyPrefix)
 	setDuration(&c.Redis.DialTimeout, DefaultRedisDialTimeout)

@@ -34,6 +34,9 @@ type Server struct {
 	// policy or the app. Empty: any host (fine behind a proxy that
 	// checks it; set it when clients reach the gateway directly).
 	Hosts []string `yaml:"hosts"`
+	// ShutdownGrace is how long in-flight requests may finish after
+	// SIGTERM or SIGINT before the gateway exits. Default 15s.
+	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
 	// MethodOverride honours X-HTTP-Method-Override, X-HTTP-Method,
 	// X-Method-Override and a "_method" parameter: the overriding method
 	// is the one authorized (and the override reaches the app). Off by
@@ -63,11 +66,14 @@ func (c *Config) applyServerDefaults() {
 	setInt(&s.MaxHeaderBytes, DefaultServerMaxHeaderBytes)
 	setInt(&s.MaxBodyBytes, DefaultServerMaxBodyBytes)
 	setInt(&s.MaxConnections, DefaultServerMaxConnections)
+	setDuration(&s.ShutdownGrace, DefaultShutdownGrace)
+	setBool(&c.Log.Access, true)
 }
 
 func (v *validator) server(s *Server) {
 	v.positive("server.read_header_timeout", s.ReadHeaderTimeout)
 	v.positive("server.idle_timeout", s.IdleTimeout)
+	v.positive("server.shutdown_grace", s.ShutdownGrace)
 	for _, d := range []struct {
 		key string
 		d   time.Duration

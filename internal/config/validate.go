@@ -87,6 +87,7 @@ func (v *validator) validate(c *Config) {
 	v.authentication(c)
 	v.tokens(c)
 	v.server(&c.Server)
+	v.ops(c)
 }
 
 func (v *validator) decisionLog(d *DecisionLog) {
@@ -295,6 +296,7 @@ func (v *validator) redis(r *Redis) {
 	if r.DB < 0 {
 		v.add("redis.db", "must be 0 or more, got %d", r.DB)
 	}
+	v.redisHA(r)
 	if r.KeyPrefix == "" {
 		v.add("redis.key_prefix", "required, e.g. %q", DefaultRedisKeyPrefix)
 	}
