@@ -360,6 +360,10 @@ func uaStartExample(t *testing.T, argv []string, addr, name, jwksURL string) str
 		}
 		if resp, err := hc.Get(base + "/"); err == nil {
 			resp.Body.Close()
+			// Only the example answers a request without an assertion 401.
+			if resp.StatusCode != http.StatusUnauthorized {
+				t.Fatalf("something else answers on %s (status %d), not example %q", addr, resp.StatusCode, name)
+			}
 			return base
 		}
 		if time.Now().After(deadline) {
@@ -433,15 +437,28 @@ func uaExampleSuite(t *testing.T, argv []string) {
 	for _, kc := range uaKinds {
 		t.Run(kc.kind, func(t *testing.T) {
 			keyFile := uaKeyFile(t, kc.kind)
-			appAddr := uaFreeAddr(t)
 			// Upstream "rec" (the harness's recording upstream) gets /rec/...;
-			// upstream "app", the example, everything else.
-			g := newGateway(t, withAssertion(keyFile), func(c *config.Config, _ *fs.FS) {
-				c.Upstreams = []config.Upstream{
-					{Name: "rec", URL: c.Upstreams[0].URL, Match: config.Match{PathPrefix: "/rec/"}},
-					{Name: "app", URL: "http://" + appAddr},
+			// upstream "app", the example, everything else. The example's
+			// port is chosen before the gateway's own servers start; should
+			// one of them take it meanwhile, choose again.
+			var appAddr string
+			var g *gw
+			for attempt := 0; ; attempt++ {
+				appAddr = uaFreeAddr(t)
+				g = newGateway(t, withAssertion(keyFile), func(c *config.Config, _ *fs.FS) {
+					c.Upstreams = []config.Upstream{
+						{Name: "rec", URL: c.Upstreams[0].URL, Match: config.Match{PathPrefix: "/rec/"}},
+						{Name: "app", URL: "http://" + appAddr},
+					}
+				})
+				if ln, err := net.Listen("tcp", appAddr); err == nil {
+					ln.Close()
+					break
 				}
-			})
+				if attempt == 5 {
+					t.Fatal("could not find a port for the example")
+				}
+			}
 			app := uaStartExample(t, argv, appAddr, "app", g.URL+uaJWKSPath)
 
 			// Through the gateway, the example knows who the user is.

@@ -63,6 +63,22 @@ func (e *credentialsError) Unwrap() error { return errBadCredentials }
 
 // identify runs the backend chain and attaches what it finds.
 func (s *Server) identifyRequest(r *http.Request, st *reqState) {
+	if s.metrics != nil {
+		start := time.Now()
+		defer func() {
+			backend, outcome := "none", "anonymous"
+			var ce *credentialsError
+			switch {
+			case errors.As(st.identErr, &ce):
+				outcome = "invalid"
+			case st.identErr != nil:
+				outcome = "error"
+			case st.principal.IsAuthenticated():
+				backend, outcome = st.principal.Backend, "authenticated"
+			}
+			s.metrics.Authn(backend, outcome, time.Since(start))
+		}()
+	}
 	st.principal = authn.Anonymous
 	if len(s.consumedSchemes) > 0 && len(r.Header.Values("Authorization")) > 1 {
 		// Which one would the app believe? Neither is taken.

@@ -177,6 +177,8 @@ func newGatewayWith(t testing.TB, change func(*server.Options), opts ...func(*co
 	dlog := &syncBuffer{}
 	so := server.Options{Config: cfg, Users: users, Sessions: sessions, Policy: engine, Logger: log, DecisionLog: dlog,
 		Throttle: throttle.New(rdb, cfg.Redis.KeyPrefix, throttle.ConfigFrom(cfg.Throttle)), Audit: audit.New(rdb, audit.OptionsFrom(cfg, log))}
+	so.Redis = server.PingFunc(func(ctx context.Context) error { return rdb.Ping(ctx).Err() })
+	so.PolicyStatus = engine
 	addTokenParts(t, cfg, rdb, &so) // tokens.keys, tokens.enabled, authentication.bearer.issuers (tokens_e2e_test.go)
 	if change != nil {
 		change(&so)

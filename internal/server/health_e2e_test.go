@@ -176,7 +176,7 @@ func TestHealthOK(t *testing.T) {
 // Without health sources (the existing fixture passes none) the parts are
 // left out and the check passes.
 func TestHealthWithoutSources(t *testing.T) {
-	g := newGateway(t)
+	g := newGatewayWith(t, func(o *server.Options) { o.Redis, o.PolicyStatus = nil, nil })
 	resp, doc, body := getHealth(t, g.URL, nil)
 	if resp.StatusCode != http.StatusOK || doc.Status != "ok" || doc.Redis != nil || doc.Policy != nil ||
 		strings.Contains(body, `"redis"`) || strings.Contains(body, `"policy"`) {

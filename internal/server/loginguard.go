@@ -86,6 +86,9 @@ func (s *Server) refuseLocked(c *gin.Context, username string, d throttle.Decisi
 	s.fail(c, throttle.ErrLocked)
 	s.recordLoginFailed(c, username, reason)
 	for _, lo := range d.NewLocks {
+		if s.metrics != nil {
+			s.metrics.Lockout()
+		}
 		s.log.Warn("login locked out", "request_id", state(r).id, "scope", string(lo.Scope), "subject", lo.Subject, "cooloff", lo.Cooloff.String())
 		s.record(r, audit.LockedOut, username, 0, map[string]string{
 			"scope": string(lo.Scope), "subject": lo.Subject, "cooloff_seconds": strconv.FormatInt(int64(lo.Cooloff/time.Second), 10),
@@ -98,6 +101,13 @@ func (s *Server) refuseLocked(c *gin.Context, username string, d throttle.Decisi
 // nothing to the answer's timing. A locked attempt does not look.
 func (s *Server) recordLoginFailed(c *gin.Context, username, reason string) {
 	r := c.Request
+	if s.metrics != nil {
+		if reason == "invalid_credentials" {
+			s.metrics.Login("failure")
+		} else {
+			s.metrics.Login("locked")
+		}
+	}
 	c.Writer.Flush()
 	var id int64
 	if lu, ok := s.users.(userLookup); ok && reason == "invalid_credentials" && username != "" && len(username) <= 150 {
@@ -110,6 +120,9 @@ func (s *Server) recordLoginFailed(c *gin.Context, username, reason string) {
 
 // loginSucceeded resets the username's failure count (the IP's stays).
 func (s *Server) loginSucceeded(c *gin.Context, att *throttle.Attempt) {
+	if s.metrics != nil {
+		s.metrics.Login("success")
+	}
 	if err := att.Succeeded(c.Request.Context()); err != nil {
 		s.log.Warn("login throttle: could not reset the failure count after a login", "request_id", state(c.Request).id, "error", err)
 	}

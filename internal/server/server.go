@@ -5,8 +5,6 @@ package server
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"html/template"
@@ -92,6 +90,9 @@ type Options struct {
 	// Externals verify the tokens of authentication.bearer.issuers, one
 	// per entry, matched by issuer.
 	Externals []*tokens.External
+	// Metrics records requests, decisions and logins (metrics.Metrics)
+	// and serves /metrics on the operations listener; nil records none.
+	Metrics Metrics
 }
 
 // Server is the gateway's HTTP handler.
@@ -144,6 +145,8 @@ type Server struct {
 	basicCache *basicCache
 	// hosts is server.hosts (empty: any host).
 	hosts hostAllowlist
+	// metrics records requests, decisions, logins...; nil records none.
+	metrics Metrics
 }
 
 // CSRFCookieName is the cookie holding the CSRF token. Like the session
@@ -166,6 +169,7 @@ func New(o Options) (*Server, error) {
 		csrf:    newCSRF(o.Config.SecretKey, CSRFCookieName, o.Config.Session.SessionSecure(), o.Config.Session.Domain),
 		authKey: authn.SessionAuthKey(o.Config.SecretKey),
 		hosts:   hostAllowlist(o.Config.Server.Hosts),
+		metrics: o.Metrics,
 	}
 	if s.siteName == "" {
 		s.siteName = "Gateway"
@@ -216,8 +220,9 @@ func New(o Options) (*Server, error) {
 // Handler returns the gateway, its middleware listed in request order.
 func (s *Server) Handler() http.Handler {
 	return chain(s.routes(),
+		s.requestID,          // every response and upstream request carries X-Request-Id (a trusted proxy's, or new)
+		s.accessLog,          // one line per request once answered; request metrics
 		s.recoverPanics,      // a panic anywhere becomes a logged 500, never a forwarded request
-		s.requestID,          // every response and upstream request carries X-Request-Id
 		s.checkHost,          // a Host not in server.hosts is refused before anything reads it
 		s.forwardAuthCapture, // {prefix}/auth: the peer and original-request headers, before clientAddr and sanitize
 		s.captureRemoteUser,  // the remote_user header, kept only from its trusted proxies (the real peer, before clientAddr) and never forwarded
@@ -322,15 +327,10 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 	})
 }
 
-func (s *Server) requestID(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		buf := make([]byte, 16)
-		_, _ = rand.Read(buf)
-		st := &reqState{id: hex.EncodeToString(buf), principal: authn.Anonymous}
-		w.Header().Set("X-Request-Id", st.id)
-		r.Header.Set("X-Request-Id", st.id) // replaces any client value on its way upstream
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
-	})
+func anonymous() *authn.Principal { return authn.Anonymous }
+
+func withState(ctx context.Context, st *reqState) context.Context {
+	return context.WithValue(ctx, stateKey{}, st)
 }
 
 func (s *Server) canonicalize(next http.Handler) http.Handler {
@@ -436,10 +436,13 @@ func (s *Server) authorize(c *gin.Context) {
 // reverse proxy and forward-auth mode decide through it alike.
 func (s *Server) decide(ctx context.Context, st *reqState, in *authz.Input) (authz.Decision, error) {
 	var start time.Time
-	if s.dlog != nil {
+	if s.dlog != nil || s.metrics != nil {
 		start = time.Now()
 	}
 	d, err := s.policy.Decide(ctx, in)
+	if s.metrics != nil {
+		s.metrics.Decision(decisionResult(d, err), reasonClass(d, err), time.Since(start))
+	}
 	if s.dlog.sampled(err == nil && d.Allow) {
 		s.logDecision(st, in, d, err, time.Since(start))
 	}
@@ -546,4 +549,30 @@ func (s *Server) Run(ctx context.Context, ln net.Listener, grace time.Duration) 
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// decisionResult and reasonClass label a decision for metrics: a small,
+// closed set of values (never the reason text, which names routes).
+func decisionResult(d authz.Decision, err error) string {
+	switch {
+	case err != nil:
+		return "error"
+	case d.Allow:
+		return "allow"
+	}
+	return "deny"
+}
+
+func reasonClass(d authz.Decision, err error) string {
+	switch {
+	case err != nil:
+		return "error"
+	case d.Reason == "no route matches":
+		return "no_route"
+	case strings.Contains(d.Reason, "object"):
+		return "object"
+	case strings.HasPrefix(d.Reason, "route "):
+		return "route"
+	}
+	return "other"
 }

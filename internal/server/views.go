@@ -214,6 +214,9 @@ func (s *Server) issueSession(c *gin.Context, user *authn.User, backend string, 
 	if err != nil {
 		return err
 	}
+	if s.metrics != nil {
+		s.metrics.SessionCreated()
+	}
 	// Max-Age is what remains of the absolute lifetime; without it (expire
 	// at browser close) the browser forgets the cookie when it closes.
 	maxAge := 0
@@ -275,6 +278,9 @@ func (s *Server) logout(c *gin.Context) {
 			s.log.Error("logout: could not delete session", "request_id", st.id, "error", err)
 			s.fail(c, err)
 			return
+		}
+		if s.metrics != nil {
+			s.metrics.SessionRevoked(1)
 		}
 	}
 	if p := st.principal; p.IsAuthenticated() {
