@@ -102,6 +102,9 @@ type Options struct {
 	// loaded and after every successful reload (on the reloading
 	// goroutine), e.g. to declare the policy's models in the user store.
 	OnLoad func(*Engine)
+	// OnReloadError, when set, is called with the error of every failed
+	// reload (the previous policy keeps serving), e.g. to count it.
+	OnReloadError func(error)
 
 	// noPrecompute: see Engine.noPrecompute (tests only).
 	noPrecompute bool
@@ -118,11 +121,12 @@ type Engine struct {
 	logger     *slog.Logger
 	valueCache cache.InterQueryValueCache
 
-	reloadMu sync.Mutex // serializes Reload
-	current  atomic.Pointer[policy]
-	status   atomic.Pointer[Status] // written under reloadMu
-	reloads  atomic.Int64           // Reload calls, for tests
-	onLoad   func(*Engine)
+	reloadMu    sync.Mutex // serializes Reload
+	current     atomic.Pointer[policy]
+	status      atomic.Pointer[Status] // written under reloadMu
+	reloads     atomic.Int64           // Reload calls, for tests
+	onLoad      func(*Engine)
+	onReloadErr func(error)
 
 	// noPrecompute evaluates the policy as written, without the
 	// precompute step; tests compare both.
@@ -171,6 +175,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 
 		noPrecompute: opts.noPrecompute,
 		onLoad:       opts.OnLoad,
+		onReloadErr:  opts.OnReloadError,
 	}
 	if e.timeout <= 0 {
 		e.timeout = DefaultTimeout
@@ -226,6 +231,9 @@ func (e *Engine) Reload(ctx context.Context) error {
 			"source", e.source, "revision", old.revision, "error", err,
 			"took", time.Since(start).Round(time.Microsecond))
 		e.status.Store(&st)
+		if e.onReloadErr != nil {
+			e.onReloadErr(err)
+		}
 		return err
 	}
 	e.current.Store(p)

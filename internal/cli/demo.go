@@ -31,5 +31,5 @@ func cmdDemo(ctx context.Context, env *runEnv, args []string) error {
 		return err
 	}
 	d.Banner(env.Stdout, "http://"+ln.Addr().String())
-	return srv.Run(ctx, ln, shutdownGrace)
+	return srv.Run(ctx, ln, d.Config.Server.ShutdownGrace)
 }

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -18,13 +19,11 @@ import (
 	"github.com/djangate/gateway/internal/authn"
 	"github.com/djangate/gateway/internal/authz"
 	"github.com/djangate/gateway/internal/config"
+	"github.com/djangate/gateway/internal/metrics"
 	"github.com/djangate/gateway/internal/server"
 	"github.com/djangate/gateway/internal/sessionstore"
 	"github.com/djangate/gateway/policies"
 )
-
-// shutdownGrace bounds how long in-flight requests may finish on SIGTERM.
-const shutdownGrace = 15 * time.Second
 
 func cmdCheckConfig(_ context.Context, env *runEnv, args []string) error {
 	flags := flag.NewFlagSet("check-config", flag.ContinueOnError)
@@ -72,10 +71,18 @@ func buildServer(ctx context.Context, cfg *config.Config, rdb redis.UniversalCli
 	}
 	users := authn.NewStore(rdb, cfg.Redis.KeyPrefix, hashers)
 	users.SetLogger(log)
+	m := metrics.New()
+	rdb.AddHook(m.RedisHook())
+	m.RegisterRedisPool(rdb)
 	opts := policyOptions(cfg.Policy, log)
 	// Every (re)loaded policy's models are declared in the user store, as
 	// Django's migrations create their permissions.
-	opts.OnLoad = declareOnLoad(ctx, users, log)
+	declare := declareOnLoad(ctx, users, log)
+	opts.OnLoad = func(e *authz.Engine) {
+		m.PolicyLoaded(e.Revision())
+		declare(e)
+	}
+	opts.OnReloadError = func(error) { m.PolicyReloadError() }
 	engine, err := authz.New(ctx, opts)
 	if err != nil {
 		return nil, nil, fmt.Errorf("policy (%s): %w", opts.Source, err)
@@ -97,6 +104,7 @@ func buildServer(ctx context.Context, cfg *config.Config, rdb redis.UniversalCli
 		Redis:        server.PingFunc(func(ctx context.Context) error { return rdb.Ping(ctx).Err() }),
 		Throttle:     newThrottle(cfg, rdb),
 		Audit:        newAuditor(cfg, rdb, log),
+		Metrics:      m,
 	}
 	tp.apply(&so)
 	srv, err := server.New(so)
@@ -167,8 +175,21 @@ func run(ctx context.Context, cfg *config.Config, rdb redis.UniversalClient, log
 			}
 		}
 	}()
+	if cfg.Ops.Listen != "" {
+		opsLn, err := net.Listen("tcp", cfg.Ops.Listen)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("ops.listen: %w", err)
+		}
+		ops := &http.Server{Handler: srv.OpsHandler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		go func() { _ = ops.Serve(opsLn) }()
+		defer ops.Close()
+		log.Info("operations listener", "addr", opsLn.Addr().String(), "pprof", cfg.Ops.Pprof)
+	}
 	log.Info("gateway listening", "addr", ln.Addr().String(), "prefix", cfg.Prefix, "policy_revision", engine.Revision(), "upstreams", len(cfg.Upstreams))
-	return srv.Run(ctx, ln, shutdownGrace)
+	err = srv.Run(ctx, ln, cfg.Server.ShutdownGrace)
+	log.Info("gateway stopped", "error", err)
+	return err
 }
 
 // watchedPolicy is the configured policy's key and path to watch for
