@@ -34,6 +34,8 @@ type Server struct {
 	// policy or the app. Empty: any host (fine behind a proxy that
 	// checks it; set it when clients reach the gateway directly).
 	Hosts []string `yaml:"hosts"`
+	// TLS serves HTTPS (and HTTP/2) on listen instead of plain HTTP.
+	TLS ServeTLS `yaml:"tls"`
 	// ShutdownGrace is how long in-flight requests may finish after
 	// SIGTERM or SIGINT before the gateway exits. Default 15s.
 	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
@@ -91,6 +93,7 @@ func (v *validator) server(s *Server) {
 	if s.MaxBodyBytes < -1 || s.MaxBodyBytes == 0 {
 		v.add("server.max_body_bytes", "must be a number of bytes (1 or more) or -1 for no limit, got %d", s.MaxBodyBytes)
 	}
+	v.serveTLS(s.TLS)
 	for i, h := range s.Hosts {
 		if msg := checkAllowedHost(h); msg != "" {
 			v.add(indexPath("server.hosts", i), "%s", msg)
@@ -98,5 +101,25 @@ func (v *validator) server(s *Server) {
 	}
 	if s.MaxConnections < -1 || s.MaxConnections == 0 {
 		v.add("server.max_connections", "must be 1 or more, or -1 for no limit, got %d", s.MaxConnections)
+	}
+}
+
+// ServeTLS configures TLS serving. Both files or neither.
+type ServeTLS struct {
+	// CertFile is the PEM certificate chain, leaf first.
+	CertFile string `yaml:"cert_file"`
+	// KeyFile is the PEM private key of the leaf.
+	KeyFile string `yaml:"key_file"`
+}
+
+// On reports whether TLS serving is configured.
+func (t ServeTLS) On() bool { return t.CertFile != "" || t.KeyFile != "" }
+
+func (v *validator) serveTLS(t ServeTLS) {
+	switch {
+	case t.CertFile != "" && t.KeyFile == "":
+		v.add("server.tls.key_file", "required with server.tls.cert_file")
+	case t.KeyFile != "" && t.CertFile == "":
+		v.add("server.tls.cert_file", "required with server.tls.key_file")
 	}
 }

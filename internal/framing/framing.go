@@ -480,3 +480,10 @@ func (c *Conn) stepChunked() bool {
 	c.st, c.remaining = cur.st, cur.remaining
 	return true
 }
+
+// NetConn is the connection being checked (a *tls.Conn when TLS is
+// terminated below the check).
+func (c *Conn) NetConn() net.Conn { return c.Conn }
+
+// Wrap checks one connection; Listener does it for every accepted one.
+func Wrap(conn net.Conn, maxHead int) *Conn { return &Conn{Conn: conn, maxHead: maxHead} }

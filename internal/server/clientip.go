@@ -120,6 +120,7 @@ func (s *Server) clientAddr(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		peer := peerIP(r)
 		ip := s.proxies.client(peer, r.Header.Values("X-Forwarded-For"))
+		setTLS(r) // TLS terminated below the framing checks (tlsserve.go)
 		st := state(r)
 		st.clientIP = ip
 		st.secure = r.TLS != nil

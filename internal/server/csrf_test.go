@@ -48,7 +48,7 @@ func TestCSRFCheck(t *testing.T) {
 func TestCheckOrigin(t *testing.T) {
 	cases := []struct {
 		name, origin, referer, host string
-		https                       bool
+		https, json                 bool
 		ok                          bool
 	}{
 		{name: "absent, http", host: "gw.example", ok: true},
@@ -68,6 +68,11 @@ func TestCheckOrigin(t *testing.T) {
 		{name: "https insecure referer", referer: "http://gw.example/", host: "gw.example", https: true, ok: false},
 		{name: "https malformed referer", referer: "::not a url", host: "gw.example", https: true, ok: false},
 		{name: "http ignores referer", referer: "https://evil.example/", host: "gw.example", ok: true},
+		// JSON cannot be sent cross-site without a preflight: programs over
+		// HTTPS need no Referer, but a cross-site or insecure Origin is still refused.
+		{name: "https JSON without origin or referer", host: "gw.example", https: true, json: true, ok: true},
+		{name: "https JSON cross-site origin", origin: "https://evil.example", host: "gw.example", https: true, json: true, ok: false},
+		{name: "https JSON http origin", origin: "http://gw.example", host: "gw.example", https: true, json: true, ok: false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -78,6 +83,9 @@ func TestCheckOrigin(t *testing.T) {
 			}
 			if tc.origin != "" {
 				r.Header.Set("Origin", tc.origin)
+			}
+			if tc.json {
+				r.Header.Set("Content-Type", "application/json")
 			}
 			if tc.referer != "" {
 				r.Header.Set("Referer", tc.referer)

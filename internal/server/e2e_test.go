@@ -191,7 +191,11 @@ func newGatewayWith(t testing.TB, change func(*server.Options), opts ...func(*co
 	// settings and the same listener checks (framing, connection limit).
 	ts := httptest.NewUnstartedServer(nil)
 	ts.Config = srv.HTTPServer()
-	ts.Listener = srv.Listener(ts.Listener)
+	ln, err := srv.Listener(ts.Listener, ts.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts.Listener = ln
 	ts.Start()
 	g := &gw{Server: ts, srv: srv, t: t, redis: rs, rdb: rdb, users: users, sessions: sessions, up: up, cfg: cfg, logs: logs, dlog: dlog}
 	t.Cleanup(g.Close)

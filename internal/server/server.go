@@ -5,6 +5,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"html/template"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"golang.org/x/net/http2"
 	"golang.org/x/net/netutil"
 
 	"github.com/djangate/gateway/internal/audit"
@@ -504,11 +506,11 @@ func scheme(r *http.Request) string {
 }
 
 // HTTPServer returns the http.Server the gateway serves with: its
-// handler, and the timeouts and head limit of the server section. Serve
-// it on Listener(ln).
+// handler, the timeouts and head limit of the server section, and with
+// server.tls HTTP/2. Serve it on Listener(ln, hs).
 func (s *Server) HTTPServer() *http.Server {
 	sc := s.cfg.Server
-	return &http.Server{
+	hs := &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: sc.ReadHeaderTimeout,
 		ReadTimeout:       sc.ReadTimeout,
@@ -518,24 +520,51 @@ func (s *Server) HTTPServer() *http.Server {
 		// "OPTIONS *" would be answered by net/http itself, before the
 		// gateway sees it; let the canonical path check refuse it.
 		DisableGeneralOptionsHandler: true,
+		ConnContext:                  connContext,
 		ErrorLog:                     slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
+	return hs
 }
 
-// Listener wraps ln with the gateway's connection checks: the raw framing
-// of every request (package framing) and server.max_connections.
-func (s *Server) Listener(ln net.Listener) net.Listener {
+// Listener wraps ln with the gateway's connection handling: TLS when
+// server.tls is set (HTTP/2 connections are served by hs's HTTP/2 server
+// directly), the raw framing checks of every HTTP/1.1 request (package
+// framing), and server.max_connections.
+func (s *Server) Listener(ln net.Listener, hs *http.Server) (net.Listener, error) {
 	if n := s.cfg.Server.MaxConnections; n > 0 {
 		ln = netutil.LimitListener(ln, n)
 	}
 	// Go's server reads up to MaxHeaderBytes plus 4096 bytes of slack.
-	return framing.Listener(ln, s.cfg.Server.MaxHeaderBytes+4096)
+	maxHead := s.cfg.Server.MaxHeaderBytes + 4096
+	if !s.cfg.Server.TLS.On() {
+		return framing.Listener(ln, maxHead), nil
+	}
+	certs, err := newCertReloader(s.cfg.Server.TLS.CertFile, s.cfg.Server.TLS.KeyFile, s.log)
+	if err != nil {
+		return nil, err
+	}
+	h2s := &http2.Server{IdleTimeout: s.cfg.Server.IdleTimeout, MaxReadFrameSize: 1 << 20}
+	if err := http2.ConfigureServer(hs, h2s); err != nil {
+		return nil, fmt.Errorf("server: HTTP/2: %w", err)
+	}
+	cfg := &tls.Config{
+		MinVersion:     tls.VersionTLS12,
+		NextProtos:     []string{http2.NextProtoTLS, "http/1.1"},
+		GetCertificate: certs.getCertificate,
+	}
+	serveH2 := func(tc *tls.Conn) {
+		h2s.ServeConn(tc, &http2.ServeConnOpts{Context: context.Background(), BaseConfig: hs, Handler: hs.Handler})
+	}
+	return newTLSListener(ln, cfg, maxHead, serveH2), nil
 }
 
 // Run serves on ln until ctx ends, then shuts down gracefully within grace.
 func (s *Server) Run(ctx context.Context, ln net.Listener, grace time.Duration) error {
 	srv := s.HTTPServer()
-	ln = s.Listener(ln)
+	ln, err := s.Listener(ln, srv)
+	if err != nil {
+		return err
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
