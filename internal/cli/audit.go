@@ -11,6 +11,7 @@ import (
 
 	"github.com/djangate/gateway/internal/audit"
 	"github.com/djangate/gateway/internal/authn"
+	"github.com/djangate/gateway/internal/redisclient"
 )
 
 const auditUsage = "usage: gateway audit tail [--follow] [--count N] [--config FILE]"
@@ -56,7 +57,7 @@ func cmdAudit(ctx context.Context, env *runEnv, args []string) error {
 	}
 	defer rdb.Close()
 	if err := rdb.Ping(ctx).Err(); err != nil {
-		return fmt.Errorf("cannot reach Redis at %s (redis.addr): %w", cfg.Redis.Addr, err)
+		return fmt.Errorf("cannot reach Redis at %s: %w", redisclient.Where(cfg.Redis), err)
 	}
 	stream := cfg.Redis.KeyPrefix + cfg.Audit.Stream
 	if !cfg.Audit.On() {

@@ -20,6 +20,7 @@ import (
 	"github.com/djangate/gateway/internal/authz"
 	"github.com/djangate/gateway/internal/config"
 	"github.com/djangate/gateway/internal/metrics"
+	"github.com/djangate/gateway/internal/redisclient"
 	"github.com/djangate/gateway/internal/server"
 	"github.com/djangate/gateway/internal/sessionstore"
 	"github.com/djangate/gateway/policies"
@@ -58,7 +59,7 @@ func cmdServe(ctx context.Context, env *runEnv, args []string) error {
 	// Connectivity is readiness, not configuration: start anyway and
 	// answer 503 to requests that need a session until Redis is back.
 	if err := rdb.Ping(ctx).Err(); err != nil {
-		log.Warn("redis not reachable at start; requests that need a session get 503 until it is", "addr", cfg.Redis.Addr, "error", err)
+		log.Warn("redis not reachable at start; requests that need a session get 503 until it is", "redis", redisclient.Where(cfg.Redis), "error", err)
 	}
 	return run(ctx, cfg, rdb, log)
 }

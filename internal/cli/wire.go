@@ -2,13 +2,10 @@ package cli
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -19,6 +16,7 @@ import (
 	"github.com/djangate/gateway/internal/authn"
 	"github.com/djangate/gateway/internal/authz"
 	"github.com/djangate/gateway/internal/config"
+	"github.com/djangate/gateway/internal/redisclient"
 	"github.com/djangate/gateway/internal/throttle"
 )
 
@@ -51,42 +49,9 @@ func newLogger(c config.Log, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
-// newRedis builds the Redis client. Files named by the TLS settings are
-// read here, and their errors name the key.
-func newRedis(c config.Redis) (*redis.Client, error) {
-	opts := &redis.Options{
-		Addr: c.Addr, Username: c.Username, Password: c.Password, DB: c.DB,
-		DialTimeout: c.DialTimeout, ReadTimeout: c.ReadTimeout, WriteTimeout: c.WriteTimeout,
-		PoolSize: c.PoolSize,
-		// A command that fails is reported, not retried into the request's
-		// latency budget: the gateway answers 503 and the client retries.
-		MaxRetries: 1,
-		// One dial attempt per command: a down Redis is reported at once.
-		DialerRetries: 1,
-	}
-	if c.TLS.Enabled {
-		tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: c.TLS.ServerName, InsecureSkipVerify: c.TLS.InsecureSkipVerify} //nolint:gosec // opt-in, validated
-		if c.TLS.CAFile != "" {
-			pem, err := os.ReadFile(c.TLS.CAFile)
-			if err != nil {
-				return nil, fmt.Errorf("redis.tls.ca_file: %w", err)
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("redis.tls.ca_file: %s holds no PEM certificate", c.TLS.CAFile)
-			}
-			tc.RootCAs = pool
-		}
-		if c.TLS.CertFile != "" {
-			cert, err := tls.LoadX509KeyPair(c.TLS.CertFile, c.TLS.KeyFile)
-			if err != nil {
-				return nil, fmt.Errorf("redis.tls.cert_file/key_file: %w", err)
-			}
-			tc.Certificates = []tls.Certificate{cert}
-		}
-		opts.TLSConfig = tc
-	}
-	return redis.NewClient(opts), nil
+// newRedis builds the Redis client for redis.mode (see redisclient.New).
+func newRedis(c config.Redis) (redis.UniversalClient, error) {
+	return redisclient.New(c)
 }
 
 // identity is what management commands work with.
@@ -94,7 +59,7 @@ type identity struct {
 	store      *authn.Store
 	hashers    *authn.Hashers
 	validators *authn.Validators
-	rdb        *redis.Client
+	rdb        redis.UniversalClient
 	cfg        *config.Config
 }
 
@@ -127,7 +92,7 @@ func (e *runEnv) openIdentity(ctx context.Context, configPath string) (*identity
 	}
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		rdb.Close()
-		return nil, fmt.Errorf("cannot reach Redis at %s (redis.addr): %w", cfg.Redis.Addr, err)
+		return nil, fmt.Errorf("cannot reach Redis at %s: %w", redisclient.Where(cfg.Redis), err)
 	}
 	hs, err := newHashers(cfg)
 	if err != nil {

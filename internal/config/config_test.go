@@ -594,7 +594,7 @@ func TestApplyDefaults(t *testing.T) {
 		Prefix:           "/_gateway",
 		LoginRedirectURL: "/",
 		Redis: Redis{
-			Addr: "127.0.0.1:6379", KeyPrefix: "gw:",
+			Mode: "standalone", Addr: "127.0.0.1:6379", KeyPrefix: "gw:",
 			DialTimeout: 2 * time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second,
 		},
 		Session:         Session{CookieName: "gateway_sessionid", MaxAge: 1209600 * time.Second, RefreshInterval: time.Minute, SameSite: "lax"},
@@ -1103,6 +1103,7 @@ func TestLoadExampleConfig(t *testing.T) {
 	want.Authentication.Bearer.Issuers = []BearerIssuer{}
 	want.Tokens.Keys = []SigningKey{}
 	want.Server.Hosts = []string{}
+	want.Redis.Addrs = []string{}
 	want.Policy.Dir = "policies"
 	want.Upstreams = []Upstream{{Name: "legacy", URL: "http://127.0.0.1:8000"}}
 	want.ApplyDefaults()
