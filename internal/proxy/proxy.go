@@ -95,6 +95,9 @@ type Options struct {
 	StripHeaders []string
 	// AssertionHeader carries Identity.Assertion upstream; empty for none.
 	AssertionHeader string
+	// Observe, when set, is called with each upstream's name and the time
+	// from forwarding a request to receiving its response headers.
+	Observe func(upstream string, d time.Duration)
 }
 
 // Identity is the authenticated user forwarded to upstreams. A nil
@@ -130,6 +133,7 @@ type Proxy struct {
 	// Canonical identity header names ("" when not configured).
 	userHeader, emailHeader, groupsHeader string
 	assertionHeader                       string // "" when upstream_assertion is off
+	observe                               func(string, time.Duration)
 	// Normalised names removed from every forwarded request.
 	reserved    []string
 	stripCookie []string
@@ -156,7 +160,7 @@ var forbiddenIdentity = []string{
 // identity headers; stripCookies lists the gateway's own cookie names,
 // which never reach upstreams.
 func New(upstreams []config.Upstream, headers config.IdentityHeaders, stripCookies []string, opts Options) (*Proxy, error) {
-	p := &Proxy{log: opts.Logger, onError: opts.ErrorHandler}
+	p := &Proxy{log: opts.Logger, onError: opts.ErrorHandler, observe: opts.Observe}
 	if p.log == nil {
 		p.log = slog.Default()
 	}
@@ -294,6 +298,11 @@ func (p *Proxy) newUpstream(i int, cu config.Upstream) (*Upstream, error) {
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) { p.handleError(u, w, r, err) },
 		ModifyResponse: func(resp *http.Response) error {
 			p.dropGatewaySetCookies(resp.Header)
+			if p.observe != nil {
+				if st, ok := resp.Request.Context().Value(ctxKey{}).(*forwardState); ok {
+					p.observe(name, time.Since(st.start))
+				}
+			}
 			return nil
 		},
 		// FlushInterval 0: httputil already flushes immediately for
@@ -354,6 +363,7 @@ type forwardState struct {
 	id     *Identity
 	path   string
 	scheme string
+	start  time.Time
 }
 
 // Forward sends r to up with the canonical path the policy approved and
@@ -372,6 +382,9 @@ func (p *Proxy) Forward(w http.ResponseWriter, r *http.Request, up *Upstream, id
 		return
 	}
 	st := &forwardState{in: r, id: id, path: canonicalPath, scheme: scheme}
+	if p.observe != nil {
+		st.start = time.Now()
+	}
 	up.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, st)))
 }
 

@@ -11,6 +11,8 @@ type Metrics interface {
 	Request(upstream string, status int, d time.Duration)
 	Decision(result, reasonClass string, d time.Duration)
 	Authn(backend, outcome string, d time.Duration)
+	Upstream(upstream string, d time.Duration)
+	UpstreamError(upstream, kind string)
 	Login(outcome string)
 	Lockout()
 	SessionCreated()

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/djangate/gateway/internal/config"
+	"github.com/djangate/gateway/internal/metrics"
+	"github.com/djangate/gateway/internal/server"
 )
 
 // TestAccessLog: one line per request with what ops need, never the
@@ -115,5 +117,41 @@ func TestOpsListener(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 404 {
 		t.Fatalf("pprof without ops.pprof: %d", resp.StatusCode)
+	}
+}
+
+// TestMetricsEndToEnd: real traffic shows in /metrics with the real
+// metrics package.
+func TestMetricsEndToEnd(t *testing.T) {
+	m := metrics.New()
+	g := newGatewayWith(t, func(o *server.Options) { o.Metrics = m })
+	cookie := g.login(t, "alice")
+	h := http.Header{"Cookie": {g.cfg.Session.CookieName + "=" + cookie}}
+	wantStatus(t, g.do(g.client(), "GET", "/editors/x", h, ""), 200)
+	wantStatus(t, g.do(g.client(), "GET", "/admin/", h, ""), 403)
+	wantStatus(t, g.do(g.client(), "GET", "/public/", nil, ""), 200)
+	ops := httptest.NewServer(g.srv.OpsHandler())
+	defer ops.Close()
+	resp, err := http.Get(ops.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := readBody(t, resp)
+	for _, want := range []string{
+		`gateway_requests_total{code="2xx",upstream="app"} 2`,
+		`gateway_requests_total{code="4xx",upstream="gateway"} 1`,
+		`gateway_policy_decisions_total{reason="route",result="allow"} 2`,
+		`gateway_policy_decisions_total{reason="route",result="deny"} 1`,
+		`gateway_authn_total{backend="session",outcome="authenticated"} 2`,
+		`gateway_logins_total{outcome="success"} 1`,
+		`gateway_sessions_created_total 1`,
+		`gateway_upstream_duration_seconds_count{upstream="app"} 2`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("metrics:\n%s", body)
 	}
 }

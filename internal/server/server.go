@@ -203,6 +203,9 @@ func New(o Options) (*Server, error) {
 		return nil, fmt.Errorf("server: password_validators: %w", err)
 	}
 	popts := proxy.Options{Logger: log, ErrorHandler: s.proxyError}
+	if s.metrics != nil {
+		popts.Observe = s.metrics.Upstream
+	}
 	// The remote_user header is never forwarded, whether or not that
 	// backend is on: only the gateway names users to apps.
 	// Nor is a client's assertion header, whether or not the gateway signs
@@ -495,6 +498,16 @@ func (s *Server) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 		return
 	}
 	s.log.Warn("upstream error", "request_id", state(r).id, "error", err)
+	if st := state(r); s.metrics != nil && st.upstream != nil {
+		kind := "other"
+		switch {
+		case errors.Is(err, proxy.ErrUpstreamTimeout):
+			kind = "timeout"
+		case errors.Is(err, proxy.ErrUpstreamUnavailable):
+			kind = "unavailable"
+		}
+		s.metrics.UpstreamError(st.upstream.Name(), kind)
+	}
 	s.writeError(w, r, err)
 }
 
