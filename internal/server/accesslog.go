@@ -68,6 +68,9 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 		next.ServeHTTP(sw, r)
 		st := state(r)
 		d := time.Since(start)
+		if sw.status == 0 && r.Context().Err() != nil {
+			sw.status = 499 // nothing written: the client went away (nginx's "client closed request")
+		}
 		upstream := ""
 		if st.upstream != nil {
 			upstream = st.upstream.Name()
