@@ -3,7 +3,7 @@ GO ?= go
 # An execution count: Go 1.26 can fail spuriously on a duration (golang/go#75804).
 FUZZTIME ?= 300000x
 
-.PHONY: help run demo test bench fuzz lint build opa-test
+.PHONY: help run demo test bench bench-proxy soak fuzz lint build opa-test
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -22,6 +22,12 @@ test: ## Run the whole test suite (needs redis-server on PATH)
 
 bench: ## Run the benchmarks with allocations
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+bench-proxy: ## Gateway vs bare Go proxy vs nginx under wrk (bench/run.sh; QUICK=1 for a smoke test)
+	bench/run.sh
+
+soak: ## Steady load for SOAK (default 10m): memory, goroutines, errors (bench/soak.sh)
+	bench/soak.sh
 
 fuzz: ## Run each fuzz target for FUZZTIME
 	@for pkg in $$($(GO) list ./...); do \
