@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -124,8 +125,20 @@ func newTLSListener(ln net.Listener, cfg *tls.Config, maxHead int, h2 func(*tls.
 }
 
 func (l *tlsListener) acceptLoop() {
+	var backoff time.Duration
 	for {
 		c, err := l.Listener.Accept()
+		if err != nil && !errors.Is(err, net.ErrClosed) {
+			// Out of file descriptors and the like: wait and go on, as
+			// net/http does, rather than stop serving for good.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			select {
+			case <-time.After(backoff):
+				continue
+			case <-l.closed:
+				return
+			}
+		}
 		if err != nil {
 			select {
 			case l.errc <- err:
@@ -133,6 +146,7 @@ func (l *tlsListener) acceptLoop() {
 			}
 			return
 		}
+		backoff = 0
 		go l.handshake(c)
 	}
 }
