@@ -429,7 +429,9 @@ config_errors contains msg if {
 
 builtin_models := {"auth.permission", "auth.group", "auth.user", "contenttypes.contenttype"}
 
-model_declarations := data.gateway.models if is_object(data.gateway.models) else := {}
+model_declarations := data.gateway.models if is_object(data.gateway.models)
+
+else := {}
 
 declared_models := builtin_models | {m | some m, _ in model_declarations}
 

@@ -45,7 +45,7 @@ is_active := standing in {"superuser", "active"}
 
 # An active user with is_staff: what Django's admin site requires
 # (AdminSite.has_permission). is_superuser alone does not make a user staff.
-is_active_staff := true if {
+is_active_staff if {
 	is_active
 	input.user.is_staff == true
 } else := false
@@ -55,22 +55,22 @@ is_active_superuser := standing == "superuser"
 
 # user.has_perm(perm): true for an active superuser, or for an active user
 # whose effective permissions contain perm ("app_label.codename").
-has_perm(perm) := true if {
+has_perm(perm) if {
 	standing == "superuser"
-} else := true if {
+} else if {
 	standing == "active"
 	perm in input.user.permissions
 } else := false
 
 # user.has_perms(perms): every permission in the list (or set) perms.
 # Like Django, an empty list is satisfied, for anyone.
-has_perms(perms) := true if {
+has_perms(perms) if {
 	is_collection(perms)
 	count(perms) == 0
-} else := true if {
+} else if {
 	standing == "superuser"
 	is_collection(perms)
-} else := true if {
+} else if {
 	standing == "active"
 	is_collection(perms)
 	count([p | some p in perms; not p in input.user.permissions]) == 0
@@ -82,9 +82,9 @@ is_collection(x) if is_set(x)
 
 # user.has_module_perms(app_label): an active superuser, or an active user
 # with at least one permission in the app.
-has_module_perms(app_label) := true if {
+has_module_perms(app_label) if {
 	standing == "superuser"
-} else := true if {
+} else if {
 	standing == "active"
 	prefix := concat("", [app_label, "."])
 	some p in input.user.permissions
@@ -94,13 +94,13 @@ has_module_perms(app_label) := true if {
 # An active user who belongs to the group called name. Django has no such
 # method; this mirrors user.groups.filter(name=name).exists() on an active
 # user. Being a superuser does not imply membership.
-in_group(name) := true if {
+in_group(name) if {
 	is_active
 	name in input.user.groups
 } else := false
 
 # An active user who belongs to at least one of the groups in names.
-in_any_group(names) := true if {
+in_any_group(names) if {
 	some name in names
 	in_group(name)
 } else := false
