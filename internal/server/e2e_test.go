@@ -138,9 +138,22 @@ func newGatewayWith(t testing.TB, change func(*server.Options), opts ...func(*co
 	t.Helper()
 	rs := testredis.Start(t)
 	up := newUpstream(t)
+	cfg, policyFS := testConfig(t, up, func(r *config.Redis) { r.Addr = rs.Addr() }, opts)
+	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr(), MaxRetries: -1,
+		DialTimeout: cfg.Redis.DialTimeout, ReadTimeout: cfg.Redis.ReadTimeout, WriteTimeout: cfg.Redis.WriteTimeout})
+	t.Cleanup(func() { rdb.Close() })
+	g := startGateway(t, cfg, policyFS, rdb, up, change)
+	g.redis, g.rdb = rs, rdb
+	return g
+}
+
+// testConfig is the tests' configuration: the upstream up, Redis as
+// redisCfg sets it, fast hashing and timeouts, then opts.
+func testConfig(t testing.TB, up *upstream, redisCfg func(*config.Redis), opts []func(*config.Config, *fs.FS)) (*config.Config, fs.FS) {
+	t.Helper()
 	cfg := config.Default()
 	cfg.SecretKey = strings.Repeat("s", 40)
-	cfg.Redis.Addr = rs.Addr()
+	redisCfg(&cfg.Redis)
 	cfg.Redis.DialTimeout, cfg.Redis.ReadTimeout, cfg.Redis.WriteTimeout = 300*time.Millisecond, 300*time.Millisecond, 300*time.Millisecond
 	cfg.Upstreams = []config.Upstream{{Name: "app", URL: up.URL}}
 	cfg.PasswordHashers = []config.PasswordHasher{{Algorithm: "pbkdf2_sha256", Iterations: 1000}}
@@ -154,9 +167,15 @@ func newGatewayWith(t testing.TB, change func(*server.Options), opts ...func(*co
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("test config: %v", err)
 	}
-	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr(), MaxRetries: -1,
-		DialTimeout: cfg.Redis.DialTimeout, ReadTimeout: cfg.Redis.ReadTimeout, WriteTimeout: cfg.Redis.WriteTimeout})
-	t.Cleanup(func() { rdb.Close() })
+	return cfg, policyFS
+}
+
+// startGateway wires the stores, the policy and the server on rdb and
+// serves them exactly as `gateway serve` does (the same http.Server
+// settings and listener checks: framing, connection limit), then seeds
+// the users.
+func startGateway(t testing.TB, cfg *config.Config, policyFS fs.FS, rdb redis.UniversalClient, up *upstream, change func(*server.Options)) *gw {
+	t.Helper()
 	hs, err := authn.NewHashers(cfg.PasswordHashers, cfg.PasswordHashConcurrency)
 	if err != nil {
 		t.Fatal(err)
@@ -187,8 +206,6 @@ func newGatewayWith(t testing.TB, change func(*server.Options), opts ...func(*co
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Served exactly as `gateway serve` serves: the same http.Server
-	// settings and the same listener checks (framing, connection limit).
 	ts := httptest.NewUnstartedServer(nil)
 	ts.Config = srv.HTTPServer()
 	ln, err := srv.Listener(ts.Listener, ts.Config)
@@ -197,7 +214,7 @@ func newGatewayWith(t testing.TB, change func(*server.Options), opts ...func(*co
 	}
 	ts.Listener = ln
 	ts.Start()
-	g := &gw{Server: ts, srv: srv, t: t, redis: rs, rdb: rdb, users: users, sessions: sessions, up: up, cfg: cfg, logs: logs, dlog: dlog}
+	g := &gw{Server: ts, srv: srv, t: t, users: users, sessions: sessions, up: up, cfg: cfg, logs: logs, dlog: dlog}
 	t.Cleanup(g.Close)
 	g.seed()
 	return g

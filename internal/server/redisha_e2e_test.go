@@ -9,9 +9,7 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
@@ -20,17 +18,12 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/djangate/gateway/internal/audit"
 	"github.com/djangate/gateway/internal/authn"
-	"github.com/djangate/gateway/internal/authz"
 	"github.com/djangate/gateway/internal/config"
 	"github.com/djangate/gateway/internal/redisclient"
-	"github.com/djangate/gateway/internal/server"
-	"github.com/djangate/gateway/internal/sessionstore"
 	"github.com/djangate/gateway/internal/testredis"
 	"github.com/djangate/gateway/internal/throttle"
 	"github.com/djangate/gateway/internal/tokens"
-	"github.com/djangate/gateway/policies"
 )
 
 // newGatewayOnRedis is newGatewayWith on the Redis that redis describes
@@ -40,63 +33,13 @@ import (
 func newGatewayOnRedis(t testing.TB, redisCfg func(*config.Redis), opts ...func(*config.Config, *fs.FS)) (*gw, redis.UniversalClient) {
 	t.Helper()
 	up := newUpstream(t)
-	cfg := config.Default()
-	cfg.SecretKey = strings.Repeat("s", 40)
-	redisCfg(&cfg.Redis)
-	cfg.Redis.DialTimeout, cfg.Redis.ReadTimeout, cfg.Redis.WriteTimeout = 300*time.Millisecond, 300*time.Millisecond, 300*time.Millisecond
-	cfg.Upstreams = []config.Upstream{{Name: "app", URL: up.URL}}
-	cfg.PasswordHashers = []config.PasswordHasher{{Algorithm: "pbkdf2_sha256", Iterations: 1000}}
-	insecure := false
-	cfg.Session.Secure = &insecure
-	var policyFS fs.FS = policies.FS
-	for _, o := range opts {
-		o(cfg, &policyFS)
-	}
-	cfg.ApplyDefaults()
-	if err := cfg.Validate(); err != nil {
-		t.Fatalf("test config: %v", err)
-	}
+	cfg, policyFS := testConfig(t, up, redisCfg, opts)
 	rdb, err := redisclient.New(cfg.Redis)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { rdb.Close() })
-	hs, err := authn.NewHashers(cfg.PasswordHashers, cfg.PasswordHashConcurrency)
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &syncBuffer{}
-	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	users := authn.NewStore(rdb, cfg.Redis.KeyPrefix, hs)
-	users.SetLogger(log)
-	sessions := sessionstore.New(rdb, cfg.Redis.KeyPrefix)
-	engine, err := authz.New(context.Background(), authz.Options{FS: policyFS, Source: "test", Query: cfg.Policy.Query, Timeout: cfg.Policy.Timeout, Logger: log})
-	if err != nil {
-		t.Fatalf("policy: %v", err)
-	}
-	if err := users.DeclareModels(context.Background(), append(authn.BuiltinModels(), engine.Models()...)...); err != nil {
-		t.Fatal(err)
-	}
-	dlog := &syncBuffer{}
-	so := server.Options{Config: cfg, Users: users, Sessions: sessions, Policy: engine, Logger: log, DecisionLog: dlog,
-		Throttle: throttle.New(rdb, cfg.Redis.KeyPrefix, throttle.ConfigFrom(cfg.Throttle)), Audit: audit.New(rdb, audit.OptionsFrom(cfg, log))}
-	addTokenParts(t, cfg, rdb, &so)
-	srv, err := server.New(so)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewUnstartedServer(nil)
-	ts.Config = srv.HTTPServer()
-	ln, err := srv.Listener(ts.Listener, ts.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts.Listener = ln
-	ts.Start()
-	g := &gw{Server: ts, srv: srv, t: t, users: users, sessions: sessions, up: up, cfg: cfg, logs: logs, dlog: dlog}
-	t.Cleanup(g.Close)
-	g.seed()
-	return g, rdb
+	return startGateway(t, cfg, policyFS, rdb, up, nil), rdb
 }
 
 func onCluster(c *testredis.Cluster) func(*config.Redis) {
