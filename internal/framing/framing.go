@@ -180,7 +180,13 @@ func (c *Conn) step() bool {
 }
 
 func (c *Conn) emit(n int) {
-	c.ready = append(c.ready, c.in[:n]...)
+	if len(c.ready) == 0 {
+		// Hand the checked bytes out where they are, without a copy; the
+		// capped slice keeps appends to ready off the bytes still in in.
+		c.ready = c.in[:n:n]
+	} else {
+		c.ready = append(c.ready, c.in[:n]...)
+	}
 	c.in = c.in[n:]
 }
 
@@ -272,12 +278,12 @@ func checkHead(b []byte) (head, string) {
 			}
 		}
 	}
-	lines := bytes.Split(b[:len(b)-4], []byte("\r\n"))
-	if len(lines) == 0 {
-		return h, ""
-	}
+	// The header lines, after the request line, up to the empty line.
+	_, rest, _ := bytes.Cut(b[:len(b)-4], []byte("\r\n"))
 	var cl, te int
-	for _, l := range lines[1:] {
+	for len(rest) > 0 {
+		var l []byte
+		l, rest, _ = bytes.Cut(rest, []byte("\r\n"))
 		if len(l) > 0 && (l[0] == ' ' || l[0] == '\t') {
 			return h, "obs-fold"
 		}

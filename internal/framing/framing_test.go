@@ -214,3 +214,20 @@ func TestSwitchedProtocols(t *testing.T) {
 		t.Fatalf("frames after the 101: %q, want %q", rest, frames)
 	}
 }
+
+// BenchmarkConn: the cost the check adds to reading pipelined requests.
+func BenchmarkConn(b *testing.B) {
+	req := "GET /editors/doc HTTP/1.1\r\nHost: gw\r\nCookie: gateway_sessionid=0123456789abcdef0123456789abcdef0123456789a\r\nAccept: */*\r\n\r\n"
+	in := []byte(strings.Repeat(req, 64))
+	buf := make([]byte, 4096)
+	b.SetBytes(int64(len(in)))
+	b.ReportAllocs()
+	for range b.N {
+		c := &Conn{Conn: &feedConn{in: in, step: 4096}, maxHead: 1 << 16}
+		for {
+			if _, err := c.Read(buf); err != nil {
+				break
+			}
+		}
+	}
+}
