@@ -473,10 +473,10 @@ func normEqual(name, norm string) bool {
 	return true
 }
 
-// NormalizeHeaderName folds the spellings of a header name that some
-// upstream stacks treat alike (case, "_" and "." for "-") to one, lower
-// case: "X_HTTP.Method" becomes "x-http-method".
-func NormalizeHeaderName(name string) string { return normalize(name) }
+// HeaderNameIs reports whether name is a spelling of norm (lower case,
+// "-"-separated) that some upstream stack would take for it: any case, "_"
+// or "." for "-" ("X_HTTP.Method" is "x-http-method"). It does not allocate.
+func HeaderNameIs(name, norm string) bool { return normEqual(name, norm) }
 
 func normalize(name string) string {
 	b := []byte(name)

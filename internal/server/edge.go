@@ -22,7 +22,7 @@ var (
 
 // methodOverrideHeaders are the headers frameworks read an overriding
 // method from (Rails, Laravel, Express's method-override, ASP.NET, ...),
-// normalized (proxy.NormalizeHeaderName).
+// normalized (see proxy.HeaderNameIs).
 var methodOverrideHeaders = []string{"x-http-method-override", "x-http-method", "x-method-override"}
 
 // maxOverrideForm bounds the urlencoded body read to find a "_method"
@@ -91,9 +91,8 @@ func (s *Server) methodOverride(r *http.Request) error {
 	honour := s.cfg.Server.MethodOverride
 	var override string
 	for k, v := range r.Header {
-		n := proxy.NormalizeHeaderName(k)
 		for _, h := range methodOverrideHeaders {
-			if n == h {
+			if proxy.HeaderNameIs(k, h) {
 				if override == "" && len(v) > 0 {
 					override = v[0]
 				}
