@@ -183,10 +183,10 @@ func TestBundleDecidesLikeDir(t *testing.T) {
 		method, path string
 		want         Decision
 	}{
-		{anon, "GET", "/", Decision{true, "route 0 (path /): public"}},
-		{anon, "GET", "/account/", Decision{false, "route 3 (prefix /account/): login required"}},
-		{alice, "POST", "/api/blog/post/", Decision{true, "route 7 (prefix /api/blog/post/): has blog.add_post"}},
-		{alice, "DELETE", "/api/blog/post/1/", Decision{false, "route 7 (prefix /api/blog/post/): missing permission blog.delete_post"}},
+		{anon, "GET", "/", Decision{Allow: true, Reason: "route 0 (path /): public"}},
+		{anon, "GET", "/account/", Decision{Allow: false, Reason: "route 3 (prefix /account/): login required"}},
+		{alice, "POST", "/api/blog/post/", Decision{Allow: true, Reason: "route 7 (prefix /api/blog/post/): has blog.add_post"}},
+		{alice, "DELETE", "/api/blog/post/1/", Decision{Allow: false, Reason: "route 7 (prefix /api/blog/post/): missing permission blog.delete_post"}},
 	} {
 		if got := decide(t, b, tc.p, tc.method, tc.path); got != tc.want {
 			t.Errorf("bundle: %s %s = %+v, want %+v", tc.method, tc.path, got, tc.want)
@@ -219,7 +219,7 @@ func TestBundleDirManifest(t *testing.T) {
 	if got := e.Revision(); got != "2025-06-01.7" {
 		t.Errorf("Revision() = %q", got)
 	}
-	if d := decide(t, e, anon, "GET", "/x"); d != (Decision{true, "from bundle data"}) {
+	if d := decide(t, e, anon, "GET", "/x"); d != (Decision{Allow: true, Reason: "from bundle data"}) {
 		t.Errorf("decision = %+v", d)
 	}
 	if d := decide(t, e, anon, "POST", "/x"); d.Allow {
@@ -326,7 +326,7 @@ func TestBundleErrors(t *testing.T) {
 		if st.Revision != "r1" || st.LastReloadError != err.Error() || st.LastReloadAt.IsZero() {
 			t.Errorf("%s: Status = %+v", tc.name, st)
 		}
-		if d := decide(t, e, anon, "GET", "/"); d != (Decision{true, "good"}) {
+		if d := decide(t, e, anon, "GET", "/"); d != (Decision{Allow: true, Reason: "good"}) {
 			t.Errorf("%s: previous policy not serving: %+v", tc.name, d)
 		}
 	}

@@ -71,6 +71,9 @@ var (
 type Decision struct {
 	Allow  bool
 	Reason string
+	// Memoized reports a decision answered from the decision memo: the
+	// policy in force made it before for the same parts of the input.
+	Memoized bool
 }
 
 // Options configure New.
@@ -106,6 +109,10 @@ type Options struct {
 	// reload (the previous policy keeps serving), e.g. to count it.
 	OnReloadError func(error)
 
+	// MemoSize bounds the decision memo (memo.go): about this many
+	// decisions are remembered per loaded policy. 0 turns the memo off.
+	MemoSize int
+
 	// noPrecompute: see Engine.noPrecompute (tests only).
 	noPrecompute bool
 }
@@ -131,6 +138,7 @@ type Engine struct {
 	// noPrecompute evaluates the policy as written, without the
 	// precompute step; tests compare both.
 	noPrecompute bool
+	memoSize     int
 }
 
 // Status reports the policy in force and the outcome of the last reload.
@@ -153,6 +161,10 @@ type policy struct {
 	revision    string
 	precomputed []precomputed
 	models      []authn.Model // data.gateway.models
+	// memo remembers decisions (memo.go); nil when the policy calls a
+	// nondeterministic built-in or the memo is off. deps says why not.
+	memo *memo
+	deps inputDeps
 }
 
 // New loads, compiles and prepares the policy in opts.FS. It fails, naming
@@ -174,6 +186,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		logger:  opts.Logger,
 
 		noPrecompute: opts.noPrecompute,
+		memoSize:     opts.MemoSize,
 		onLoad:       opts.OnLoad,
 		onReloadErr:  opts.OnReloadError,
 	}
@@ -202,7 +215,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	e.current.Store(p)
 	e.status.Store(&Status{Revision: p.revision, LoadedAt: time.Now()})
 	e.logger.Info("authz: policy loaded", "source", e.source, "revision", p.revision,
-		"query", e.query, "precomputed", precomputedNames(p.precomputed), "took", time.Since(start).Round(time.Microsecond))
+		"query", e.query, "precomputed", precomputedNames(p.precomputed), "memo", p.memoState(), "took", time.Since(start).Round(time.Microsecond))
 	if e.onLoad != nil {
 		e.onLoad(e)
 	}
@@ -239,7 +252,7 @@ func (e *Engine) Reload(ctx context.Context) error {
 	e.current.Store(p)
 	e.status.Store(&Status{Revision: p.revision, LoadedAt: st.LastReloadAt, LastReloadAt: st.LastReloadAt})
 	e.logger.Info("authz: policy reloaded", "source", e.source, "revision", p.revision,
-		"previous", old.revision, "precomputed", precomputedNames(p.precomputed), "took", time.Since(start).Round(time.Microsecond))
+		"previous", old.revision, "precomputed", precomputedNames(p.precomputed), "memo", p.memoState(), "took", time.Since(start).Round(time.Microsecond))
 	if e.onLoad != nil {
 		e.onLoad(e)
 	}
@@ -258,13 +271,29 @@ func (e *Engine) Revision() string { return e.current.Load().revision }
 // failure (undefined decision, eval error including built-in errors,
 // timeout, malformed result) returns an error wrapping ErrPolicy, and a
 // zero (deny) Decision. An unusable Input gives ErrInvalidInput.
+//
+// A decision the policy in force already made for the same parts of the
+// input it reads is answered from the decision memo (Decision.Memoized).
 func (e *Engine) Decide(ctx context.Context, in *Input) (Decision, error) {
-	return e.evaluate(ctx, in)
+	p := e.current.Load()
+	if p.memo == nil || in == nil {
+		return e.evaluate(ctx, p, in)
+	}
+	k := p.memo.key(in)
+	if d, ok := p.memo.get(k); ok {
+		d.Memoized = true
+		return d, nil
+	}
+	d, err := e.evaluate(ctx, p, in)
+	if err == nil {
+		p.memo.put(k, d)
+	}
+	return d, err
 }
 
-// evaluate is Decide's evaluation; Explain adds a tracer through extra.
-func (e *Engine) evaluate(ctx context.Context, in *Input, extra ...rego.EvalOption) (Decision, error) {
-	p := e.current.Load()
+// evaluate is Decide's evaluation of p; Explain adds a tracer through
+// extra.
+func (e *Engine) evaluate(ctx context.Context, p *policy, in *Input, extra ...rego.EvalOption) (Decision, error) {
 	input, err := buildInput(in)
 	if err != nil {
 		return Decision{}, err
@@ -407,7 +436,9 @@ func (e *Engine) load(ctx context.Context) (*policy, error) {
 		return nil, fmt.Errorf("authz: preparing %s from %s: %w", e.query, e.source, err)
 	}
 
-	return &policy{query: pq, revision: loaded.revision, precomputed: pre, models: models}, nil
+	deps := readDeps(compiler)
+	return &policy{query: pq, revision: loaded.revision, precomputed: pre, models: models,
+		deps: deps, memo: newMemo(deps, e.memoSize)}, nil
 }
 
 // logConfigWarnings logs every message of config_warnings, if the policy

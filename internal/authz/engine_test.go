@@ -205,12 +205,12 @@ func TestDecideResultShapes(t *testing.T) {
 		wantErr error // nil: success
 		errText string
 	}{
-		{"object", `decision := {"allow": true, "reason": "ok"}`, Decision{true, "ok"}, nil, ""},
-		{"object deny", `decision := {"allow": false, "reason": "no"}`, Decision{false, "no"}, nil, ""},
-		{"extra keys are ignored", `decision := {"allow": true, "reason": "ok", "status": 200}`, Decision{true, "ok"}, nil, ""},
-		{"no reason", `decision := {"allow": true}`, Decision{true, ""}, nil, ""},
-		{"bare true", `decision := true`, Decision{true, ""}, nil, ""},
-		{"bare false", `decision := false`, Decision{false, ""}, nil, ""},
+		{"object", `decision := {"allow": true, "reason": "ok"}`, Decision{Allow: true, Reason: "ok"}, nil, ""},
+		{"object deny", `decision := {"allow": false, "reason": "no"}`, Decision{Allow: false, Reason: "no"}, nil, ""},
+		{"extra keys are ignored", `decision := {"allow": true, "reason": "ok", "status": 200}`, Decision{Allow: true, Reason: "ok"}, nil, ""},
+		{"no reason", `decision := {"allow": true}`, Decision{Allow: true, Reason: ""}, nil, ""},
+		{"bare true", `decision := true`, Decision{Allow: true, Reason: ""}, nil, ""},
+		{"bare false", `decision := false`, Decision{Allow: false, Reason: ""}, nil, ""},
 		{"undefined", `decision := true if input.request.method == "NOPE"`, Decision{}, ErrUndefined, "undefined"},
 		{"missing allow", `decision := {"reason": "x"}`, Decision{}, ErrPolicy, `"allow" must be a boolean`},
 		{"allow is a string", `decision := {"allow": "true", "reason": "x"}`, Decision{}, ErrPolicy, `"allow" must be a boolean`},

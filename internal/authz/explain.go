@@ -16,7 +16,7 @@ func (e *Engine) Explain(ctx context.Context, in *Input, tracer topdown.QueryTra
 	if tracer == nil {
 		return e.Decide(ctx, in)
 	}
-	return e.evaluate(ctx, in, rego.EvalQueryTracer(tracer))
+	return e.evaluate(ctx, e.current.Load(), in, rego.EvalQueryTracer(tracer))
 }
 
 // InputDocument returns the input document the policy sees for in, as

@@ -76,6 +76,9 @@ func buildServer(ctx context.Context, cfg *config.Config, rdb redis.UniversalCli
 	rdb.AddHook(m.RedisHook())
 	m.RegisterRedisPool(rdb)
 	opts := policyOptions(cfg.Policy, log)
+	if cfg.Cache.On() {
+		opts.MemoSize = cfg.Cache.Decisions
+	}
 	// Every (re)loaded policy's models are declared in the user store, as
 	// Django's migrations create their permissions.
 	declare := declareOnLoad(ctx, users, log)

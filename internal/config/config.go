@@ -73,6 +73,8 @@ type Config struct {
 	// Ops configures the operations listener: metrics, health,
 	// readiness and profiles, apart from the traffic.
 	Ops Ops `yaml:"ops"`
+	// Cache configures the decision memo and the principal cache.
+	Cache Cache `yaml:"cache"`
 }
 
 // Signup configures self-registration.

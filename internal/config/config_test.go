@@ -627,6 +627,7 @@ func TestApplyDefaults(t *testing.T) {
 		UpstreamAssertion: UpstreamAssertion{Header: "X-Gateway-Assertion", TTL: time.Minute},
 		Server: Server{ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 65536,
 			MaxBodyBytes: 32 << 20, MaxConnections: 10000, ShutdownGrace: 15 * time.Second},
+		Cache: Cache{Enabled: ptr(true), Decisions: 100000, Principals: 100000, TTL: 30 * time.Second, MaxStaleness: time.Second},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Default():\n got %+v\nwant %+v", got, want)

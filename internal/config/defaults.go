@@ -134,6 +134,7 @@ func (c *Config) ApplyDefaults() {
 
 	c.applyAuthDefaults()
 	c.applyServerDefaults()
+	c.applyCacheDefaults()
 }
 
 func setBool(p **bool, def bool) {

@@ -84,7 +84,7 @@ func (e *Env) seed(ctx context.Context) error {
 	st := authn.NewStore(e.Redis, e.Config.Redis.KeyPrefix, hs)
 	// The embedded policy's models (policies/models.yaml) and the built-in
 	// ones, as `gateway serve` declares them.
-	engine, err := authz.New(ctx, authz.Options{FS: policies.FS, Source: "embedded", Logger: slog.New(slog.DiscardHandler)})
+	engine, err := authz.New(ctx, authz.Options{FS: policies.FS, Source: "embedded", Logger: slog.New(slog.DiscardHandler), MemoSize: config.DefaultCacheDecisions})
 	if err != nil {
 		return err
 	}

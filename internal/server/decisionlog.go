@@ -109,6 +109,10 @@ func (l *decisionLog) write(e *decisionEntry) {
 		slog.Float64("eval_ms", float64(e.eval.Microseconds())/1000),
 	}
 	n := 10
+	if e.decision.Memoized {
+		attrs[n] = slog.Bool("memoized", true)
+		n++
+	}
 	if e.err != nil {
 		attrs[n] = slog.String("error", errorCategory(e.err))
 		n++

@@ -185,7 +185,11 @@ func startGateway(t testing.TB, cfg *config.Config, policyFS fs.FS, rdb redis.Un
 	users := authn.NewStore(rdb, cfg.Redis.KeyPrefix, hs)
 	users.SetLogger(log)
 	sessions := sessionstore.New(rdb, cfg.Redis.KeyPrefix)
-	engine, err := authz.New(context.Background(), authz.Options{FS: policyFS, Source: "test", Query: cfg.Policy.Query, Timeout: cfg.Policy.Timeout, Logger: log})
+	popts := authz.Options{FS: policyFS, Source: "test", Query: cfg.Policy.Query, Timeout: cfg.Policy.Timeout, Logger: log}
+	if cfg.Cache.On() { // as `gateway serve` does
+		popts.MemoSize = cfg.Cache.Decisions
+	}
+	engine, err := authz.New(context.Background(), popts)
 	if err != nil {
 		t.Fatalf("policy: %v", err)
 	}
