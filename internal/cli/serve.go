@@ -20,6 +20,7 @@ import (
 	"github.com/djangate/gateway/internal/authz"
 	"github.com/djangate/gateway/internal/config"
 	"github.com/djangate/gateway/internal/metrics"
+	"github.com/djangate/gateway/internal/principalcache"
 	"github.com/djangate/gateway/internal/redisclient"
 	"github.com/djangate/gateway/internal/server"
 	"github.com/djangate/gateway/internal/sessionstore"
@@ -96,6 +97,7 @@ func buildServer(ctx context.Context, cfg *config.Config, rdb redis.UniversalCli
 		return nil, nil, err
 	}
 	so := server.Options{
+		Principals:  principalCache(ctx, cfg, rdb, log),
 		Config:      cfg,
 		Users:       users,
 		Sessions:    sessionstore.New(rdb, cfg.Redis.KeyPrefix),
@@ -116,6 +118,19 @@ func buildServer(ctx context.Context, cfg *config.Config, rdb redis.UniversalCli
 		return nil, nil, err
 	}
 	return srv, engine, nil
+}
+
+// principalCache is the principal cache kept in step with Redis's
+// changes channel until ctx ends, or nil when cache.enabled is off.
+func principalCache(ctx context.Context, cfg *config.Config, rdb redis.UniversalClient, log *slog.Logger) *principalcache.Cache {
+	if !cfg.Cache.On() {
+		return nil
+	}
+	pc := principalcache.New(principalcache.Options{
+		MaxEntries: cfg.Cache.Principals, TTL: cfg.Cache.TTL, MaxStaleness: cfg.Cache.MaxStaleness,
+	})
+	go pc.Listen(ctx, rdb, authn.ChangesChannel(authn.KeyBase(cfg.Redis.KeyPrefix)), log)
+	return pc
 }
 
 // policyOptions are the engine's options for the configured policy:

@@ -220,6 +220,13 @@ func (b *bearerBackend) identify(r *http.Request, st *reqState) (*authn.Principa
 }
 
 func (b *bearerBackend) identifyOwn(r *http.Request, st *reqState, tok string) (*authn.Principal, error) {
+	now := time.Now()
+	key := tokenKey(tok)
+	if ct, ok := b.s.cachedAccess(key, now); ok {
+		st.tokenFamily = ct.claims.Family
+		return ct.p, nil
+	}
+	seq := b.s.principals.Begin()
 	c, err := b.own.VerifyAccess(tok)
 	if err != nil {
 		return nil, badToken(err.Error())
@@ -244,6 +251,7 @@ func (b *bearerBackend) identifyOwn(r *http.Request, st *reqState, tok string) (
 		return nil, badToken("user inactive or credentials changed")
 	}
 	st.tokenFamily = c.Family
+	b.s.cacheAccess(key, seq, c, p, now)
 	return p, nil
 }
 

@@ -29,6 +29,7 @@ import (
 	"github.com/djangate/gateway/internal/authz"
 	"github.com/djangate/gateway/internal/config"
 	"github.com/djangate/gateway/internal/server"
+	"github.com/djangate/gateway/internal/principalcache"
 	"github.com/djangate/gateway/internal/sessionstore"
 	"github.com/djangate/gateway/internal/testredis"
 	"github.com/djangate/gateway/internal/throttle"
@@ -202,6 +203,14 @@ func startGateway(t testing.TB, cfg *config.Config, policyFS fs.FS, rdb redis.Un
 		Throttle: throttle.New(rdb, cfg.Redis.KeyPrefix, throttle.ConfigFrom(cfg.Throttle)), Audit: audit.New(rdb, audit.OptionsFrom(cfg, log))}
 	so.Redis = server.PingFunc(func(ctx context.Context) error { return rdb.Ping(ctx).Err() })
 	so.PolicyStatus = engine
+	if cfg.Cache.On() { // as `gateway serve` does
+		pc := principalcache.New(principalcache.Options{MaxEntries: cfg.Cache.Principals, TTL: cfg.Cache.TTL, MaxStaleness: cfg.Cache.MaxStaleness})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { pc.Listen(ctx, rdb, authn.ChangesChannel(authn.KeyBase(cfg.Redis.KeyPrefix)), log); close(done) }()
+		t.Cleanup(func() { cancel(); <-done })
+		so.Principals = pc
+	}
 	addTokenParts(t, cfg, rdb, &so) // tokens.keys, tokens.enabled, authentication.bearer.issuers (tokens_e2e_test.go)
 	if change != nil {
 		change(&so)

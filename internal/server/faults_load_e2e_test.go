@@ -35,7 +35,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 
 	"github.com/djangate/gateway/internal/authz"
 	"github.com/djangate/gateway/internal/config"
@@ -514,28 +513,6 @@ func TestFaultRedisKilledAndRestarted(t *testing.T) {
 	d.leakCheck(before)
 }
 
-// flBlockRedis makes the Redis at addr unresponsive for dur, as DEBUG
-// SLEEP does. testredis leaves enable-debug-command at its default (no),
-// which refuses DEBUG; a Lua script that spins for dur blocks Redis the
-// same way (below busy-reply-threshold, 5s, nobody gets even BUSY).
-func flBlockRedis(t *testing.T, addr string, dur time.Duration) (how string, err error) {
-	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, ReadTimeout: dur + 5*time.Second})
-	defer c.Close()
-	ctx := context.Background()
-	err = c.Do(ctx, "DEBUG", "SLEEP", fmt.Sprintf("%.3f", dur.Seconds())).Err()
-	if err == nil || !strings.Contains(err.Error(), "not allowed") {
-		return "DEBUG SLEEP", err
-	}
-	t.Logf("DEBUG SLEEP refused (%v); blocking Redis with a spinning Lua script instead", err)
-	const spin = `local s = redis.call('TIME')
-local stop = s[1] * 1000000 + s[2] + tonumber(ARGV[1])
-while true do
-  local n = redis.call('TIME')
-  if n[1] * 1000000 + n[2] >= stop then return 1 end
-end`
-	return "EVAL (spin)", c.Eval(ctx, spin, nil, dur.Microseconds()).Err()
-}
-
 // TestFaultRedisSlow: Redis stops answering for 2s under load. Requests
 // that need it fail closed (503) within the configured read timeout
 // instead of waiting for Redis, and the gateway recovers afterwards.
@@ -555,7 +532,7 @@ func TestFaultRedisSlow(t *testing.T) {
 	blocked := make(chan blockResult, 1)
 	slowAt := time.Now()
 	go func() {
-		how, err := flBlockRedis(t, g.redis.Addr(), sleep)
+		how, err := g.redis.Stall(sleep)
 		blocked <- blockResult{how, err}
 	}()
 	var b blockResult

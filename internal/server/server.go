@@ -27,6 +27,7 @@ import (
 	"github.com/djangate/gateway/internal/canonical"
 	"github.com/djangate/gateway/internal/config"
 	"github.com/djangate/gateway/internal/framing"
+	"github.com/djangate/gateway/internal/principalcache"
 	"github.com/djangate/gateway/internal/proxy"
 	"github.com/djangate/gateway/internal/sessionstore"
 	"github.com/djangate/gateway/internal/tokens"
@@ -95,6 +96,10 @@ type Options struct {
 	// Metrics records requests, decisions and logins (metrics.Metrics)
 	// and serves /metrics on the operations listener; nil records none.
 	Metrics Metrics
+	// Principals caches what session cookies and access tokens resolve
+	// to (principalcache.Cache, kept in step by its Listen); nil caches
+	// nothing.
+	Principals *principalcache.Cache
 }
 
 // Server is the gateway's HTTP handler.
@@ -149,6 +154,9 @@ type Server struct {
 	hosts hostAllowlist
 	// metrics records requests, decisions, logins...; nil records none.
 	metrics Metrics
+	// principals caches sessions' and access tokens' principals; nil
+	// caches nothing (principals.go).
+	principals *principalcache.Cache
 }
 
 // CSRFCookieName is the cookie holding the CSRF token. Like the session
@@ -172,6 +180,11 @@ func New(o Options) (*Server, error) {
 		authKey: authn.SessionAuthKey(o.Config.SecretKey),
 		hosts:   hostAllowlist(o.Config.Server.Hosts),
 		metrics: o.Metrics,
+
+		principals: o.Principals,
+	}
+	if o.Principals != nil {
+		s.sessions = cachedSessions{Sessions: o.Sessions, cache: o.Principals}
 	}
 	if s.siteName == "" {
 		s.siteName = "Gateway"

@@ -5,6 +5,7 @@ package testredis
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -13,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // Server is a redis-server process owned by one test.
@@ -105,4 +108,26 @@ func freePort(t testing.TB) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Stall makes the server unresponsive for d, as DEBUG SLEEP does, and
+// returns when it answers again. testredis leaves enable-debug-command at
+// its default (no), which refuses DEBUG; a Lua script that spins for d
+// blocks Redis the same way (below busy-reply-threshold, 5s, nobody gets
+// even BUSY). how names the method used.
+func (s *Server) Stall(d time.Duration) (how string, err error) {
+	c := redis.NewClient(&redis.Options{Addr: s.Addr(), MaxRetries: -1, ReadTimeout: d + 5*time.Second})
+	defer c.Close()
+	ctx := context.Background()
+	err = c.Do(ctx, "DEBUG", "SLEEP", fmt.Sprintf("%.3f", d.Seconds())).Err()
+	if err == nil || !strings.Contains(err.Error(), "not allowed") {
+		return "DEBUG SLEEP", err
+	}
+	const spin = `local s = redis.call('TIME')
+local stop = s[1] * 1000000 + s[2] + tonumber(ARGV[1])
+while true do
+  local n = redis.call('TIME')
+  if n[1] * 1000000 + n[2] >= stop then return 1 end
+end`
+	return "EVAL (spin)", c.Eval(ctx, spin, nil, d.Microseconds()).Err()
 }
