@@ -12,7 +12,7 @@
 // changes their password. Both are legal in a Cluster only because every
 // key they touch carries that tag.
 //
-//	P{auth}:s:<key id>   HASH uid, backend, created, last (Unix ms:
+//	P{auth}:s:<key id>   HASH u (user id), b (backend), c and l (Unix ms:
 //	                     creation and last recorded activity), ip, ua (the
 //	                     user agent, at most MaxUserAgent bytes, split
 //	                     into ua, ua2, ua3, ua4 of at most 64 bytes each
@@ -276,7 +276,7 @@ if h.err then return {'corrupt'} end
 if #h == 0 then return {'none'} end
 local f = {}
 for i = 1, #h, 2 do f[h[i]] = h[i + 1] end
-local uid, created, last = f['uid'], tonumber(f['created']), tonumber(f['last'])
+local uid, created, last = f['u'], tonumber(f['c']), tonumber(f['l'])
 if not uid or #uid > 15 or not string.match(uid, '^[1-9][0-9]*$') or not created or not last then
   return {'corrupt'}
 end
@@ -302,7 +302,7 @@ if now - last >= refresh then
   exp = string.format('%d', exp)
   prune_index(userkey, p[1], now)
   redis.call('HSET', userkey, 's:' .. member, exp)
-  redis.call('HSET', KEYS[1], 'last', ARGV[3])
+  redis.call('HSET', KEYS[1], 'l', ARGV[3])
   redis.call('PEXPIREAT', KEYS[1], exp)
   refreshed = 1
 end
@@ -312,7 +312,7 @@ return {'ok', h, p[1], p[2], p[3], p[4], p[5], refreshed}
 	// deleteScript: KEYS session; ARGV base, key id. Deletes the session
 	// and its index entry.
 	deleteScript = redis.NewScript(`
-local uid = redis.pcall('HGET', KEYS[1], 'uid')
+local uid = redis.pcall('HGET', KEYS[1], 'u')
 if type(uid) == 'string' and #uid <= 15 and string.match(uid, '^[1-9][0-9]*$') then
   redis.pcall('HDEL', ARGV[1] .. 'user:' .. uid, 's:' .. ARGV[2])
 end
@@ -396,8 +396,8 @@ func (s *Store) Create(ctx context.Context, sess *Session, lt Lifetime) (string,
 	member := hashID(id)
 	args := []any{
 		member, ms(exp), ms(now),
-		"uid", strconv.FormatInt(sess.UserID, 10), "backend", sess.Backend,
-		"created", ms(created), "last", ms(last),
+		"u", strconv.FormatInt(sess.UserID, 10), "b", sess.Backend,
+		"c", ms(created), "l", ms(last),
 		"ip", sess.ClientIP, "ah", sess.AuthHash,
 	}
 	args = append(args, uaArgs(SanitizeUserAgent(sess.UserAgent))...)
@@ -478,10 +478,10 @@ func parseSession(v any) (*Session, error) {
 }
 
 func sessionFromMap(f map[string]string) (*Session, error) {
-	uid, err1 := strconv.ParseInt(f["uid"], 10, 64)
-	created, err2 := strconv.ParseInt(f["created"], 10, 64)
-	last, err3 := strconv.ParseInt(f["last"], 10, 64)
-	if err1 != nil || err2 != nil || err3 != nil || uid <= 0 || f["backend"] == "" || f["ah"] == "" {
+	uid, err1 := strconv.ParseInt(f["u"], 10, 64)
+	created, err2 := strconv.ParseInt(f["c"], 10, 64)
+	last, err3 := strconv.ParseInt(f["l"], 10, 64)
+	if err1 != nil || err2 != nil || err3 != nil || uid <= 0 || f["b"] == "" || f["ah"] == "" {
 		return nil, ErrCorrupt
 	}
 	// The user agent's parts: each one but the last full, none missing
@@ -503,7 +503,7 @@ func sessionFromMap(f map[string]string) (*Session, error) {
 		return nil, ErrCorrupt
 	}
 	return &Session{
-		UserID: uid, Backend: f["backend"],
+		UserID: uid, Backend: f["b"],
 		CreatedAt: time.UnixMilli(created).UTC(), LastActivity: time.UnixMilli(last).UTC(),
 		ClientIP: f["ip"], UserAgent: ua.String(), AuthHash: f["ah"],
 	}, nil

@@ -167,11 +167,11 @@ func TestGetAndLoadReject(t *testing.T) {
 			rdb.Set(ctx, keyFor(strings.Repeat("B", 43)), "{not a hash", time.Minute)
 		}, want: sessionstore.ErrCorrupt},
 		{name: "bad uid", id: strings.Repeat("C", 43), setup: plant(strings.Repeat("C", 43),
-			"uid", "1 OR 1", "backend", "session", "created", "1", "last", "1", "ah", "x"), want: sessionstore.ErrCorrupt},
+			"u", "1 OR 1", "b", "session", "c", "1", "l", "1", "ah", "x"), want: sessionstore.ErrCorrupt},
 		{name: "no times", id: strings.Repeat("D", 43), setup: plant(strings.Repeat("D", 43),
-			"uid", "1", "backend", "session", "ah", "x"), want: sessionstore.ErrCorrupt},
+			"u", "1", "b", "session", "ah", "x"), want: sessionstore.ErrCorrupt},
 		{name: "no auth hash", id: strings.Repeat("E", 43), setup: plant(strings.Repeat("E", 43),
-			"uid", "1", "backend", "session", "created", ms(time.Now()), "last", ms(time.Now())), want: sessionstore.ErrCorrupt},
+			"u", "1", "b", "session", "c", ms(time.Now()), "l", ms(time.Now())), want: sessionstore.ErrCorrupt},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -219,7 +219,7 @@ func TestLoad(t *testing.T) {
 	}
 	// A session planted for a user that never existed is deleted on sight.
 	id = strings.Repeat("Z", 43)
-	rdb.HSet(ctx, keyFor(id), "uid", "99", "backend", "session", "created", ms(time.Now()), "last", ms(time.Now()), "ah", "h", "ua", "")
+	rdb.HSet(ctx, keyFor(id), "u", "99", "b", "session", "c", ms(time.Now()), "l", ms(time.Now()), "ah", "h", "ua", "")
 	if _, _, err := st.Load(ctx, id, time.Now(), long); !errors.Is(err, sessionstore.ErrNotFound) {
 		t.Fatalf("Load of an unknown user's session: %v", err)
 	}
@@ -284,7 +284,7 @@ func TestLoadRefreshInterval(t *testing.T) {
 			t.Fatalf("at %dm: LastActivity moved within the refresh interval", m)
 		}
 	}
-	if after := rdb.HGetAll(ctx, keyFor(id)).Val(); after["last"] != before["last"] || rdb.PExpireTime(ctx, keyFor(id)).Val() != expBefore {
+	if after := rdb.HGetAll(ctx, keyFor(id)).Val(); after["l"] != before["l"] || rdb.PExpireTime(ctx, keyFor(id)).Val() != expBefore {
 		t.Fatal("a load within the refresh interval wrote to Redis")
 	}
 	at := now.Add(11 * time.Minute)
@@ -292,7 +292,7 @@ func TestLoadRefreshInterval(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := rdb.HGet(ctx, keyFor(id), "last").Val(); got != ms(at) || !sess.LastActivity.Equal(time.UnixMilli(at.UnixMilli())) {
+	if got := rdb.HGet(ctx, keyFor(id), "l").Val(); got != ms(at) || !sess.LastActivity.Equal(time.UnixMilli(at.UnixMilli())) {
 		t.Fatalf("last = %s after the interval, want %s", got, ms(at))
 	}
 	wantExp := time.UnixMilli(at.Add(lt.Idle).UnixMilli())
@@ -435,7 +435,7 @@ func TestRevokeAmbiguous(t *testing.T) {
 	// (random ids practically never do).
 	exp := ms(time.Now().Add(time.Hour))
 	for _, h := range []string{"abcdef01" + strings.Repeat("0", 35), "abcdef02" + strings.Repeat("0", 35)} {
-		rdb.HSet(ctx, prefix+"{auth}:s:"+h, "uid", "1", "backend", "session", "created", "1", "last", "1", "ah", "h", "ua", "")
+		rdb.HSet(ctx, prefix+"{auth}:s:"+h, "u", "1", "b", "session", "c", "1", "l", "1", "ah", "h", "ua", "")
 		rdb.HSet(ctx, userKey("1"), "s:"+h, exp)
 	}
 	if _, err := st.Revoke(ctx, 1, "abcdef0"); !errors.Is(err, sessionstore.ErrAmbiguous) {
