@@ -364,7 +364,7 @@ if [ -n "$SEED_OUT" ]; then
 	echo "  redis, seeding $(kv users) users (groups editors, reporters) in $(kv seed_users_seconds)s and $(kv sessions) sessions in $(kv seed_sessions_seconds)s:"
 	echo "    used_memory: $(kv used_memory_before) before, $(kv used_memory_after_users) after users, $(kv used_memory_after_sessions) after sessions"
 	echo "    per user: $(kv used_memory_per_user) B (INFO memory delta / users: user hash, groups set, usernames entry, group member sets)"
-	echo "    per session: $(kv used_memory_per_session) B (delta / sessions: session hash and the user's session index)"
+	echo "    per session: $(kv used_memory_per_session) B (delta / sessions: session hash and its entry in the user hash's session index)"
 	sed -n 's/^memory_usage\[\(.*\)\]=\(.*\)/    MEMORY USAGE {auth}:\1: \2/p' <<<"$SEED_OUT" | sed 's/: \([0-9]*\)$/: \1 B/'
 fi
 echo

@@ -333,6 +333,13 @@ func (s *Store) ReadImportState(ctx context.Context, set ImportSet) (*ImportStat
 		slices.Sort(groups)
 		slices.Sort(perms)
 		st.Users[f.name] = ImportUserState{User: u, Groups: groups, Permissions: perms}
+		// The session index fields are not the user's record: a login
+		// meanwhile is no conflict (the script compares the rest).
+		for k := range h {
+			if strings.HasPrefix(k, SessionFieldPrefix) {
+				delete(h, k)
+			}
+		}
 		st.userHash[f.name] = h
 	}
 	return st, nil
@@ -522,7 +529,7 @@ func (b *payload) list(l []string) *payload {
 // payload (see Import for its layout). Returns {username, id, ...} for the
 // users it created. Every check, and a typed read of every key it writes,
 // comes before the first write.
-var importScript = redis.NewScript(`
+var importScript = redis.NewScript(luaUserSessions + `
 local base, s, pos = ARGV[1], ARGV[2], 1
 local function nxt()
   local c = string.find(s, ':', pos, true)
@@ -585,14 +592,18 @@ for k = 1, num() do
     creates = true
   else
     local key = base .. 'user:' .. u.id
-    if redis.call('HLEN', key) * 2 ~= #u.hash then return conflict('user ' .. u.name) end
+    local n, cur = 0, redis.call('HGETALL', key)
+    for j = 1, #cur, 2 do
+      if string.sub(cur[j], 1, 2) ~= 's:' then n = n + 1 end
+    end
+    if n * 2 ~= #u.hash then return conflict('user ' .. u.name) end
     for j = 1, #u.hash, 2 do
       if redis.call('HGET', key, u.hash[j]) ~= u.hash[j + 1] then return conflict('user ' .. u.name) end
     end
     if not sameset(key .. ':groups', u.oldgroups) or not sameset(key .. ':perms', u.oldperms) then
       return conflict('user ' .. u.name)
     end
-    if u.endsessions then u.sessions = redis.call('ZRANGE', key .. ':sessions', 0, -1) end
+    if u.endsessions then u.sessions = user_sessions(base, u.id) end
   end
   for _, l in ipairs({u.oldgroups, u.groups}) do
     for _, g in ipairs(l) do redis.call('SCARD', base .. 'group:' .. g .. ':members') end
@@ -632,10 +643,7 @@ for _, u in ipairs(users) do
   else
     key = base .. 'user:' .. id
     redis.call('HSET', key, unpack(u.fields))
-    if u.endsessions then
-      for _, m in ipairs(u.sessions) do redis.call('DEL', base .. 's:' .. m) end
-      redis.call('DEL', key .. ':sessions')
-    end
+    if u.endsessions then end_sessions(base, id, u.sessions) end
   end
   local want = toset(u.groups)
   for _, g in ipairs(u.oldgroups) do

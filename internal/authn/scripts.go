@@ -22,17 +22,35 @@ const (
 )
 
 // luaUserSessions defines user_sessions(base, id), which reads the
-// members of a user's session index (see the key layout in store.go), and
-// end_sessions(base, id, members), which deletes those sessions and the
-// index. Scripts call the first before their first write, so that a
-// wrongly typed key fails the script before it has changed anything.
+// user's session index (the s:<key id> fields of the user hash, see the
+// key layout in store.go), and end_sessions(base, id, members), which
+// deletes those sessions and their index fields. Scripts call the first
+// before their first write, so that a wrongly typed key fails the script
+// before it has changed anything.
 const luaUserSessions = `
 local function user_sessions(base, id)
-  return redis.call('ZRANGE', base .. 'user:' .. id .. ':sessions', 0, -1)
+  local h = redis.call('HGETALL', base .. 'user:' .. id)
+  local out = {}
+  for i = 1, #h, 2 do
+    if string.sub(h[i], 1, 2) == 's:' then out[#out + 1] = string.sub(h[i], 3) end
+  end
+  return out
 end
 local function end_sessions(base, id, members)
-  for _, m in ipairs(members) do redis.call('DEL', base .. 's:' .. m) end
-  redis.call('DEL', base .. 'user:' .. id .. ':sessions')
+  local key = base .. 'user:' .. id
+  for _, m in ipairs(members) do
+    redis.call('DEL', base .. 's:' .. m)
+    redis.call('HDEL', key, 's:' .. m)
+  end
+end
+`
+
+// luaPassword defines get_password(key), the stored encoded password hash
+// of the user hash key: its two fields joined (passwordFields).
+const luaPassword = `
+local function get_password(key)
+  local p = redis.call('HMGET', key, 'password', 'password2')
+  return (p[1] or '') .. (p[2] or '')
 end
 `
 
@@ -69,24 +87,34 @@ return id
 `)
 
 	// changePasswordScript: KEYS user hash; ARGV base, id, expected
-	// password hash, new hash, new auth secret. Compare and set: writes
-	// only if the stored hash still is the expected one (returns 0
-	// otherwise), then ends all of the user's sessions.
-	changePasswordScript = redis.NewScript(luaUserSessions + `
+	// password hash, new auth secret, then the new hash's fields
+	// (passwordFields). Compare and set: writes only if the stored hash
+	// still is the expected one (returns 0 otherwise), then ends all of
+	// the user's sessions.
+	changePasswordScript = redis.NewScript(luaUserSessions + luaPassword + `
 if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('AUTHN_NO_USER') end
-if redis.call('HGET', KEYS[1], 'password') ~= ARGV[3] then return 0 end
+if get_password(KEYS[1]) ~= ARGV[3] then return 0 end
 local sessions = user_sessions(ARGV[1], ARGV[2])
-redis.call('HSET', KEYS[1], 'password', ARGV[4], 'auth_secret', ARGV[5])
+redis.call('HSET', KEYS[1], 'auth_secret', ARGV[4], unpack(ARGV, 5))
 end_sessions(ARGV[1], ARGV[2], sessions)
 return 1
 `)
 
-	// setUserFieldScript: KEYS user hash; ARGV field, value[, expected].
-	// With expected, writes only if the field still holds it (compare
-	// and set) and returns 0 otherwise. Never creates a missing user.
+	// rehashScript: KEYS user hash; ARGV expected password hash, then the
+	// new hash's fields (passwordFields). Compare and set: writes only if
+	// the stored hash still is the expected one, returns 0 otherwise.
+	// Never creates a missing user.
+	rehashScript = redis.NewScript(luaPassword + `
+if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('AUTHN_NO_USER') end
+if get_password(KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+return 1
+`)
+
+	// setUserFieldScript: KEYS user hash; ARGV field, value. Never
+	// creates a missing user.
 	setUserFieldScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('AUTHN_NO_USER') end
-if ARGV[3] and redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[3] then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 return 1
 `)
@@ -112,9 +140,9 @@ local sessions = user_sessions(ARGV[1], id)
 for _, g in ipairs(redis.call('SMEMBERS', key .. ':groups')) do
   redis.call('SREM', ARGV[1] .. 'group:' .. g .. ':members', id)
 end
+end_sessions(ARGV[1], id, sessions)
 redis.call('DEL', key, key .. ':groups', key .. ':perms')
 redis.call('HDEL', KEYS[1], ARGV[2])
-end_sessions(ARGV[1], id, sessions)
 return 1
 `)
 
@@ -212,7 +240,8 @@ return p
 // LuaLoadPrincipal defines the Lua function load_principal(userkey,
 // permskey, base) for scripts that read a principal: userkey is the user's
 // hash, permskey the known permissions (P{auth}:perms), base "P{auth}:".
-// It returns nil when the user does not exist, else {user hash (flat),
+// It returns nil when the user does not exist, else {user hash (flat, with
+// its session index fields),
 // groups, direct perms, union of the groups' perms, known perms (only for
 // an active superuser, else empty)}, which DecodePrincipal decodes.
 // Package sessionstore composes it into its per-request script, so that a

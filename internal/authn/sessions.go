@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -22,14 +21,15 @@ import (
 // (redis.key_prefix) followed by the {auth} hash tag.
 func KeyBase(keyPrefix string) string { return keyPrefix + "{auth}:" }
 
-// SessionKey is the key of the session whose id hashes (SHA-256, lower
-// case hex) to idHash.
-func SessionKey(base, idHash string) string { return base + "s:" + idHash }
+// SessionKey is the key of the session whose key id (the SHA-256 of its
+// id, base64url without padding; package sessionstore) is keyID.
+func SessionKey(base, keyID string) string { return base + "s:" + keyID }
 
-// UserSessionsKey is the key of a user's session index: a sorted set of
-// the id hashes of the user's sessions, scored by expiry (Unix ms).
-func UserSessionsKey(base string, userID int64) string {
-	return base + "user:" + strconv.FormatInt(userID, 10) + ":sessions"
+// UserKey is the key of a user's hash, which also holds the user's session
+// index: a field SessionFieldPrefix + key id per session, valued with the
+// session's expiry (Unix ms).
+func UserKey(base string, userID int64) string {
+	return base + "user:" + strconv.FormatInt(userID, 10)
 }
 
 // SessionAuthKey derives the key of SessionAuthHash from secret_key, so
@@ -42,7 +42,8 @@ func SessionAuthKey(secretKey string) []byte {
 
 // SessionAuthHash is what a session records to stay bound to the user's
 // credentials, as Django's get_session_auth_hash: HMAC-SHA256 under key
-// (SessionAuthKey) of the user id and the user's auth secret. A session
+// (SessionAuthKey) of the user id and the user's auth secret, its first
+// 128 bits base64url (22 characters; like tokens' AuthBinding). A session
 // whose hash no longer matches the user's (their password was changed
 // since) is dead. Compare hashes with hmac.Equal.
 func SessionAuthHash(key []byte, userID int64, authSecret string) string {
@@ -50,16 +51,17 @@ func SessionAuthHash(key []byte, userID int64, authSecret string) string {
 	m.Write([]byte(strconv.FormatInt(userID, 10)))
 	m.Write([]byte{0})
 	m.Write([]byte(authSecret))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:16])
 }
 
-// newAuthSecret returns a fresh random auth secret.
+// newAuthSecret returns a fresh random auth secret: 256 bits, base64url
+// (43 characters).
 func newAuthSecret() string {
 	buf := make([]byte, 32)
 	if _, err := rand.Read(buf); err != nil {
 		panic("crypto/rand failed: " + err.Error()) // never happens on Linux ≥ 3.17
 	}
-	return hex.EncodeToString(buf)
+	return base64.RawURLEncoding.EncodeToString(buf)
 }
 
 // DecodePrincipal decodes the reply of the Lua function LuaLoadPrincipal
@@ -95,7 +97,8 @@ func (s *Store) ChangePassword(ctx context.Context, u *User, newPassword string)
 	}
 	secret := newAuthSecret()
 	id := strconv.FormatInt(u.ID, 10)
-	n, err := changePasswordScript.Run(ctx, s.rdb, []string{s.userKey(u.ID)}, s.base, id, u.Password, enc, secret).Int64()
+	args := append([]any{s.base, id, u.Password, secret}, passwordFields(enc)...)
+	n, err := changePasswordScript.Run(ctx, s.rdb, []string{s.userKey(u.ID)}, args...).Int64()
 	if err != nil {
 		return nil, storeError(fmt.Sprintf("%s of user %s", op, id), err)
 	}

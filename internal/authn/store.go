@@ -20,11 +20,16 @@ import (
 //
 //	P{auth}:seq:user              INCR counter for user ids (never reused)
 //	P{auth}:user:<id>             HASH username, email, first_name, last_name,
-//	                              password, is_active, is_staff, is_superuser
-//	                              ("1"/"0"), date_joined, last_login
-//	                              (RFC 3339 UTC, or ""), auth_secret (see
-//	                              User.AuthSecret; absent until the first
-//	                              password change)
+//	                              password + password2 (the encoded hash,
+//	                              split after its 64th byte, see
+//	                              passwordFields), is_active, is_staff,
+//	                              is_superuser ("1"/"0"), date_joined,
+//	                              last_login (RFC 3339 UTC, or ""),
+//	                              auth_secret (see User.AuthSecret; absent
+//	                              until the first password change), and
+//	                              s:<session key id> -> expiry (Unix ms),
+//	                              one per session of the user (the user's
+//	                              session index, package sessionstore)
 //	P{auth}:usernames             HASH username -> id (case-sensitive, unique)
 //	P{auth}:user:<id>:groups      SET of group names
 //	P{auth}:user:<id>:perms       SET of direct permissions
@@ -33,10 +38,17 @@ import (
 //	P{auth}:group:<name>:members  SET of user ids
 //	P{auth}:perms                 SET of every known (declared) permission
 //	P{auth}:models                HASH app_label.model -> Model (JSON)
-//	P{auth}:s:<sha256 hex>        HASH a login session (package sessionstore):
-//	                              uid, backend, created, last, ip, ua, ah
-//	P{auth}:user:<id>:sessions    ZSET the user's sessions: sha256 hex of each
-//	                              session id, scored by its expiry (Unix ms)
+//	P{auth}:s:<session key id>    HASH a login session (package sessionstore);
+//	                              the key id is the base64url SHA-256 of the
+//	                              session id
+//
+// Memory: Redis keeps a HASH whose values are all at most 64 bytes
+// (hash-max-listpack-value) as a compact listpack, about three times
+// smaller than the hashtable it converts to on the first longer value. The
+// user record is laid out to stay a listpack for usual data: the password
+// hash, always longer, is split in two fields; the session index lives in
+// the user hash rather than in a key of its own. See README.md, "Redis
+// memory".
 //
 // Sessions live under the {auth} tag too, so that one script can read a
 // session together with its user's record, groups and permissions (one
@@ -119,22 +131,51 @@ func timeField(t time.Time) string {
 	return t.UTC().Format(time.RFC3339Nano)
 }
 
-// userFields is the hash of u without username (the scripts add it).
+// ListpackValueMax is the longest value Redis keeps in a compact
+// (listpack) hash by default (hash-max-listpack-value): one longer value
+// turns the whole hash into a hashtable, about three times larger.
+const ListpackValueMax = 64
+
+// passwordFields are the fields that store the encoded password hash:
+// "password" holds its first ListpackValueMax bytes, "password2" the rest
+// ("" when none), so that the hashes of Django's hashers (88 to about 130
+// bytes) keep the user hash a listpack. Both are always written together,
+// so no stale part can remain; parseUser and the scripts' get_password
+// join them.
+func passwordFields(enc string) []any {
+	a, b := enc, ""
+	if len(enc) > ListpackValueMax {
+		a, b = enc[:ListpackValueMax], enc[ListpackValueMax:]
+	}
+	return []any{"password", a, "password2", b}
+}
+
+// SessionFieldPrefix starts the user-hash fields that index the user's
+// sessions: "s:" + the session's key id, valued with its expiry (Unix
+// ms). No other field of the user hash contains a colon.
+const SessionFieldPrefix = "s:"
+
+// userFields is the hash of u without username (the scripts add it). It
+// and parseUser are the one place that encodes and decodes the user
+// record.
 func userFields(u *User) []any {
-	return []any{
+	f := []any{
 		"email", u.Email,
 		"first_name", u.FirstName,
 		"last_name", u.LastName,
-		"password", u.Password,
+	}
+	f = append(f, passwordFields(u.Password)...)
+	return append(f,
 		"is_active", boolField(u.IsActive),
 		"is_staff", boolField(u.IsStaff),
 		"is_superuser", boolField(u.IsSuperuser),
 		"date_joined", timeField(u.DateJoined),
 		"last_login", timeField(u.LastLogin),
-	}
+	)
 }
 
-// parseUser decodes a user hash.
+// parseUser decodes a user hash. It ignores the session index fields
+// (SessionFieldPrefix).
 func parseUser(op string, id int64, m map[string]string) (*User, error) {
 	u := &User{
 		ID:        id,
@@ -142,12 +183,15 @@ func parseUser(op string, id int64, m map[string]string) (*User, error) {
 		Email:     m["email"],
 		FirstName: m["first_name"],
 		LastName:  m["last_name"],
-		Password:  m["password"],
+		Password:  m["password"] + m["password2"],
 
 		AuthSecret: m["auth_secret"],
 	}
 	if u.Username == "" {
 		return nil, corrupt(op, "user "+strconv.FormatInt(id, 10)+" has no username")
+	}
+	if pw2, ok := m["password2"]; !ok || pw2 != "" && len(m["password"]) != ListpackValueMax {
+		return nil, corrupt(op, "user "+strconv.FormatInt(id, 10)+" field password2")
 	}
 	for _, f := range []struct {
 		name string
@@ -376,7 +420,8 @@ func (s *Store) SetPassword(ctx context.Context, username, encoded string) error
 	if encoded == "" {
 		return fmt.Errorf("set password %q: %w", username, ErrEmptyPassword)
 	}
-	return s.updateUser(ctx, "set password", username, true, "password", encoded, "auth_secret", newAuthSecret())
+	fields := append(passwordFields(encoded), "auth_secret", newAuthSecret())
+	return s.updateUser(ctx, "set password", username, true, fields...)
 }
 
 // SetActive sets Django's is_active for the named user. Deactivating also
@@ -416,7 +461,8 @@ func (s *Store) UpdateLastLogin(ctx context.Context, id int64, t time.Time) erro
 // password change: the auth secret stays, and so do the user's sessions.
 func (s *Store) rehash(ctx context.Context, id int64, old, enc string) (bool, error) {
 	op := "rehash password of user " + strconv.FormatInt(id, 10)
-	n, err := setUserFieldScript.Run(ctx, s.rdb, []string{s.userKey(id)}, "password", enc, old).Int64()
+	args := append([]any{old}, passwordFields(enc)...)
+	n, err := rehashScript.Run(ctx, s.rdb, []string{s.userKey(id)}, args...).Int64()
 	if err != nil {
 		return false, storeError(op, err)
 	}

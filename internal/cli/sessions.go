@@ -15,8 +15,9 @@ import (
 )
 
 // cmdSessions is `gateway sessions list|revoke`: a user's sessions, from
-// the per-user session index. A session is shown by a prefix of the
-// SHA-256 of its id, never by its id (a credential) or its whole hash.
+// the per-user session index. A session is shown by a prefix of its key id
+// (the base64url SHA-256 of its id), never by its id (a credential) or its
+// whole hash.
 func cmdSessions(ctx context.Context, env *runEnv, args []string) error {
 	return dispatch(ctx, env, "sessions", []sub{
 		{name: "list", args: "USERNAME", min: 1, max: 1, run: listSessions},
@@ -65,7 +66,7 @@ func revokeSessions(ctx context.Context, env *runEnv, id *identity, fs *flag.Fla
 	case !all && len(pos) == 1:
 		return fmt.Errorf("%w: give --all or the ID-PREFIX of a session (`gateway sessions list %s`)", errUsage, pos[0])
 	case !all && !sessionstore.ValidPrefix(pos[1]):
-		return fmt.Errorf("%w: ID-PREFIX must be %d or more lower-case hex digits as `gateway sessions list` shows them, got %q",
+		return fmt.Errorf("%w: ID-PREFIX must be %d or more characters (A-Z a-z 0-9 - _, case-sensitive) as `gateway sessions list` shows them, got %q",
 			errUsage, sessionstore.MinPrefix, pos[1])
 	}
 	u, err := id.store.GetUserByUsername(ctx, pos[0])

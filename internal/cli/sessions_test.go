@@ -2,8 +2,6 @@ package cli
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"strings"
 	"sync"
@@ -65,10 +63,8 @@ func withSessions(t *testing.T, e *testEnv) {
 	})
 }
 
-func hashOf(id string) string {
-	sum := sha256.Sum256([]byte(id))
-	return hex.EncodeToString(sum[:])
-}
+// hashOf is a session's key id: the base64url SHA-256 of its id.
+func hashOf(id string) string { return sessionstore.KeyID(id) }
 
 // alive reports which of the named sessions still exist.
 func (e *testEnv) alive(t *testing.T, names ...string) map[string]bool {
@@ -133,7 +129,7 @@ func TestSessionsCommand(t *testing.T) {
 				if len(lines) != 3 {
 					t.Fatalf("want a header and alice's 2 sessions:\n%s", r)
 				}
-				// Oldest first, each named by a 12-digit prefix of its id's hash.
+				// Oldest first, each named by a 12-character prefix of its key id.
 				if !strings.HasPrefix(lines[1], e.prefixOf("laptop")+" ") || !strings.HasPrefix(lines[2], e.prefixOf("phone")+" ") {
 					t.Errorf("rows are not alice's sessions, oldest first:\n%s", r)
 				}
@@ -199,7 +195,7 @@ func TestSessionsCommand(t *testing.T) {
 			setup:      withSessions,
 			invocation: invoke("sessions", "revoke", "alice", "abc"),
 			wantCode:   exitUsage,
-			wantStderr: []string{"ID-PREFIX must be 6 or more lower-case hex digits"},
+			wantStderr: []string{"ID-PREFIX must be 6 or more characters (A-Z a-z 0-9 - _, case-sensitive)"},
 		},
 		{
 			name:       "revoke an unknown prefix",
@@ -239,8 +235,8 @@ func TestSessionsCommand(t *testing.T) {
 			wantCode:   exitOK,
 			check: func(t *testing.T, e *testEnv, _ result) {
 				e.wantAlive(t, map[string]bool{"laptop": false, "phone": false, "desk": true})
-				if n := e.rdb.Exists(context.Background(), testPrefix+"{auth}:user:1:sessions").Val(); n != 0 {
-					t.Error("the deleted user's session index was kept")
+				if n := e.rdb.Exists(context.Background(), testPrefix+"{auth}:user:1").Val(); n != 0 {
+					t.Error("the deleted user's hash, with its session index, was kept")
 				}
 			},
 		},

@@ -3,7 +3,7 @@ package server_test
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
+	"encoding/base64"
 	"errors"
 	"io/fs"
 	"net/http"
@@ -29,10 +29,11 @@ func withSession(mutate func(*config.Session)) func(*config.Config, *fs.FS) {
 	return func(c *config.Config, _ *fs.FS) { mutate(&c.Session) }
 }
 
-// sessionKey spells out the documented layout: P{auth}:s:<sha256 hex of id>.
+// sessionKey spells out the documented layout: P{auth}:s:<key id>, the
+// key id being the base64url SHA-256 of the session id.
 func (g *gw) sessionKey(id string) string {
 	sum := sha256.Sum256([]byte(id))
-	return g.cfg.Redis.KeyPrefix + "{auth}:s:" + hex.EncodeToString(sum[:])
+	return g.cfg.Redis.KeyPrefix + "{auth}:s:" + base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
 // withCookie is a fresh client that carries the session cookie id.
@@ -186,7 +187,8 @@ func TestHashUpgradeKeepsOtherSessions(t *testing.T) {
 	// The stored hash is an outdated one of the same password, e.g. as
 	// import-django brought it before alice first logged in here.
 	legacy := djangoPBKDF2SHA1(testPassword, "seasalt0123456789abcd", 1000)
-	g.rdb.HSet(ctx, g.cfg.Redis.KeyPrefix+"{auth}:user:"+itoa(u.ID), "password", legacy)
+	// The hash is split after its 64th byte (password, password2).
+	g.rdb.HSet(ctx, g.cfg.Redis.KeyPrefix+"{auth}:user:"+itoa(u.ID), "password", legacy[:64], "password2", legacy[64:])
 
 	after := g.login(t, "alice") // verifies the legacy hash and upgrades it
 	upgraded, _ := g.users.GetUserByUsername(ctx, "alice")
@@ -285,7 +287,7 @@ func TestRefreshIntervalHonoured(t *testing.T) {
 	ctx := context.Background()
 	id := g.login(t, "alice")
 	key := g.sessionKey(id)
-	last0 := g.rdb.HGet(ctx, key, "last").Val()
+	last0 := g.rdb.HGet(ctx, key, "l").Val()
 	exp0 := g.rdb.PExpireTime(ctx, key).Val()
 	if last0 == "" || exp0 <= 0 {
 		t.Fatalf("last %q, expire time %v", last0, exp0)
@@ -295,14 +297,14 @@ func TestRefreshIntervalHonoured(t *testing.T) {
 			t.Fatal("session does not work")
 		}
 	}
-	if g.rdb.HGet(ctx, key, "last").Val() != last0 || g.rdb.PExpireTime(ctx, key).Val() != exp0 {
+	if g.rdb.HGet(ctx, key, "l").Val() != last0 || g.rdb.PExpireTime(ctx, key).Val() != exp0 {
 		t.Fatal("requests within the refresh interval wrote to the session")
 	}
 	time.Sleep(1600 * time.Millisecond)
 	if !g.alive(t, id) {
 		t.Fatal("session does not work after the interval")
 	}
-	last1 := g.rdb.HGet(ctx, key, "last").Val()
+	last1 := g.rdb.HGet(ctx, key, "l").Val()
 	exp1 := g.rdb.PExpireTime(ctx, key).Val()
 	if last1 <= last0 || exp1 <= exp0 {
 		t.Fatalf("after the interval: last %s -> %s, expire time %v -> %v; want both moved", last0, last1, exp0, exp1)
@@ -310,7 +312,7 @@ func TestRefreshIntervalHonoured(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		g.alive(t, id)
 	}
-	if g.rdb.HGet(ctx, key, "last").Val() != last1 {
+	if g.rdb.HGet(ctx, key, "l").Val() != last1 {
 		t.Fatal("requests right after a write-back wrote again")
 	}
 }
@@ -402,7 +404,7 @@ func TestCorruptSessionIsAnonymous(t *testing.T) {
 	g := newGateway(t)
 	ctx := context.Background()
 	id := g.login(t, "alice")
-	g.rdb.HSet(ctx, g.sessionKey(id), "created", "yesterday")
+	g.rdb.HSet(ctx, g.sessionKey(id), "c", "yesterday")
 	if g.alive(t, id) {
 		t.Fatal("a corrupt session authenticated")
 	}

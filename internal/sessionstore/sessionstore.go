@@ -12,15 +12,22 @@
 // changes their password. Both are legal in a Cluster only because every
 // key they touch carries that tag.
 //
-//	P{auth}:s:<sha256 hex of id>   HASH uid, backend, created, last (Unix ms:
-//	                               creation and last recorded activity), ip,
-//	                               ua, ah (the session auth hash); expires
-//	                               when the session does
-//	P{auth}:user:<uid>:sessions    ZSET the user's sessions: the sha256 hex of
-//	                               each id, scored by its expiry (Unix ms);
-//	                               expired members are pruned on every write
-//	                               and list, and the key expires with its
-//	                               last member
+//	P{auth}:s:<key id>   HASH u (user id), b (backend), c and l (Unix ms:
+//	                     creation and last recorded activity), ip, ua (the
+//	                     user agent, at most MaxUserAgent bytes, split
+//	                     into ua, ua2, ua3, ua4 of at most 64 bytes each
+//	                     as needed), ah (the session auth hash); expires
+//	                     when the session does
+//	P{auth}:user:<uid>   the user's HASH (package authn) holds the user's
+//	                     session index: a field s:<key id> per session,
+//	                     valued with its expiry (Unix ms); expired entries
+//	                     are pruned on every create, refresh, list and
+//	                     revoke
+//
+// The key id is the SHA-256 of the session id, base64url without padding
+// (43 characters). Every value stays at most 64 bytes, so that Redis keeps
+// the session hash, and the user hash with its index, as compact listpacks
+// (see authn.ListpackValueMax); the index costs no key of its own.
 //
 // A session has an absolute lifetime (Lifetime.MaxAge from its creation)
 // and optionally an idle timeout (Lifetime.Idle from its last recorded
@@ -34,13 +41,13 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/redis/go-redis/v9"
 
@@ -59,18 +66,33 @@ var (
 	ErrCorrupt = errors.New("stored session is corrupt")
 	// ErrAmbiguous means an id prefix names more than one session.
 	ErrAmbiguous = errors.New("the id prefix matches more than one session")
+	// ErrNoUser means Create was given a user that does not exist
+	// (deleted since the login, say); nothing was stored.
+	ErrNoUser = errors.New("the session's user does not exist")
 )
 
 // idBytes is the entropy of a session id.
 const idBytes = 32
 
-// Id prefixes: List shows ShownPrefix hex digits of the SHA-256 of a
-// session id (never the id, nor its whole hash); Revoke accepts any
-// prefix of at least MinPrefix of them.
+// Id prefixes: List shows the first ShownPrefix characters of a session's
+// key id (the base64url SHA-256 of the session id; never the id, nor its
+// whole hash); Revoke accepts any prefix of at least MinPrefix of them.
+// They are case-sensitive.
 const (
 	ShownPrefix = 12
 	MinPrefix   = 6
 )
+
+// keyIDLen is the length of a key id: base64url SHA-256, no padding.
+var keyIDLen = base64.RawURLEncoding.EncodedLen(sha256.Size)
+
+// MaxUserAgent is the most of a client's User-Agent a session stores
+// (after Sanitize): one client cannot make its session large.
+const MaxUserAgent = 256
+
+// uaFields are the fields the user agent is split into, each at most
+// authn.ListpackValueMax bytes.
+var uaFields = [...]string{"ua", "ua2", "ua3", "ua4"}
 
 // Session is what the gateway remembers about one login.
 type Session struct {
@@ -126,11 +148,13 @@ func New(rdb redis.UniversalClient, keyPrefix string) *Store {
 // ValidID reports whether id has the shape of an id this package issues.
 // Cookies that fail it are treated as absent without a Redis lookup.
 func ValidID(id string) bool {
-	if len(id) != base64.RawURLEncoding.EncodedLen(idBytes) {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
+	return len(id) == base64.RawURLEncoding.EncodedLen(idBytes) && base64URL(id)
+}
+
+// base64URL reports whether s only holds base64url characters.
+func base64URL(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
 			return false
 		}
@@ -138,9 +162,52 @@ func ValidID(id string) bool {
 	return true
 }
 
-func hashID(id string) string {
+// KeyID is the key id of a session id: its SHA-256, base64url without
+// padding. Sessions are stored and indexed under it.
+func KeyID(id string) string {
 	sum := sha256.Sum256([]byte(id))
-	return hex.EncodeToString(sum[:])
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+func hashID(id string) string { return KeyID(id) }
+
+// SanitizeUserAgent makes ua fit for storing: valid UTF-8 whose control
+// characters (and invalid bytes) are replaced by '?', at most MaxUserAgent
+// bytes (cut at a character boundary).
+func SanitizeUserAgent(ua string) string {
+	if len(ua) > 4*MaxUserAgent {
+		ua = ua[:4*MaxUserAgent] // the rest would be cut anyway
+	}
+	ua = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || r >= 0x80 && r < 0xa0 || r == utf8.RuneError {
+			return '?'
+		}
+		return r
+	}, strings.ToValidUTF8(ua, "?"))
+	if len(ua) <= MaxUserAgent {
+		return ua
+	}
+	n := MaxUserAgent
+	for n > 0 && !utf8.RuneStart(ua[n]) {
+		n--
+	}
+	return ua[:n]
+}
+
+// uaArgs are the field/value pairs storing ua (sanitized) in at most
+// len(uaFields) parts of at most authn.ListpackValueMax bytes; "ua" is
+// always written.
+func uaArgs(ua string) []any {
+	out := []any{}
+	for i, f := range uaFields {
+		n := min(len(ua), authn.ListpackValueMax)
+		if i > 0 && n == 0 {
+			break
+		}
+		out = append(out, f, ua[:n])
+		ua = ua[n:]
+	}
+	return out
 }
 
 func (s *Store) key(id string) string { return authn.SessionKey(s.base, hashID(id)) }
@@ -158,30 +225,47 @@ func unavailable(op string, err error) error {
 	return fmt.Errorf("%s: %w", op, errors.Join(ErrUnavailable, err))
 }
 
-// Lua shared by the scripts. expire_index makes the index expire with its
-// latest member, so the index of a user whose sessions all expire on their
-// own disappears too.
+// Lua shared by the scripts. prune_index(userkey, h, now) deletes the
+// index fields of the user hash userkey (h: its HGETALL) whose expiry has
+// passed; it leaves a malformed one alone. index_members(h) lists the key
+// ids and expiries of the index fields of h.
 const luaIndex = `
-local function expire_index(idx)
-  local top = redis.call('ZRANGE', idx, -1, -1, 'WITHSCORES')
-  if #top == 2 then redis.call('PEXPIREAT', idx, string.format('%d', tonumber(top[2]))) end
+local function prune_index(userkey, h, now)
+  for i = 1, #h, 2 do
+    if string.sub(h[i], 1, 2) == 's:' then
+      local e = tonumber(h[i + 1])
+      if e and e <= now then redis.call('HDEL', userkey, h[i]) end
+    end
+  end
+end
+local function index_members(h)
+  local out = {}
+  for i = 1, #h, 2 do
+    if string.sub(h[i], 1, 2) == 's:' then
+      out[#out + 1] = {string.sub(h[i], 3), h[i + 1]}
+    end
+  end
+  return out
 end
 `
 
 var (
-	// createScript: KEYS session, index; ARGV member, expiry (ms), now
-	// (ms), field, value, ... Refuses an existing id.
+	// createScript: KEYS session, user hash; ARGV key id, expiry (ms),
+	// now (ms), field, value, ... Refuses an existing id, and a user that
+	// does not exist (the index lives in the user hash, which it must
+	// never create).
 	createScript = redis.NewScript(luaIndex + `
 if redis.call('EXISTS', KEYS[1]) == 1 then return redis.error_reply('SESSION_EXISTS') end
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[3])
-redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+local h = redis.call('HGETALL', KEYS[2])
+if #h == 0 then return redis.error_reply('SESSION_NO_USER') end
+prune_index(KEYS[2], h, tonumber(ARGV[3]))
+redis.call('HSET', KEYS[2], 's:' .. ARGV[1], ARGV[2])
 redis.call('HSET', KEYS[1], unpack(ARGV, 4))
 redis.call('PEXPIREAT', KEYS[1], ARGV[2])
-expire_index(KEYS[2])
 return 1
 `)
 
-	// loadScript: KEYS session, known permissions; ARGV base, member,
+	// loadScript: KEYS session, known permissions; ARGV base, key id,
 	// now, max age, idle timeout, refresh interval (all ms). Returns
 	// {"ok", session hash, user hash, groups, direct perms, groups' perms,
 	// known perms, refreshed (0/1)}, or {"none"}, {"expired"} (deleted
@@ -192,24 +276,23 @@ if h.err then return {'corrupt'} end
 if #h == 0 then return {'none'} end
 local f = {}
 for i = 1, #h, 2 do f[h[i]] = h[i + 1] end
-local uid, created, last = f['uid'], tonumber(f['created']), tonumber(f['last'])
+local uid, created, last = f['u'], tonumber(f['c']), tonumber(f['l'])
 if not uid or #uid > 15 or not string.match(uid, '^[1-9][0-9]*$') or not created or not last then
   return {'corrupt'}
 end
 local base, member = ARGV[1], ARGV[2]
 local now, maxage, idle, refresh = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
-local idx = base .. 'user:' .. uid .. ':sessions'
+local userkey = base .. 'user:' .. uid
 local deadline = created + maxage
 if idle > 0 and last + idle < deadline then deadline = last + idle end
 if now >= deadline then
   redis.call('DEL', KEYS[1])
-  redis.pcall('ZREM', idx, member)
+  redis.pcall('HDEL', userkey, 's:' .. member)
   return {'expired'}
 end
-local p = load_principal(base .. 'user:' .. uid, KEYS[2], base)
+local p = load_principal(userkey, KEYS[2], base)
 if not p then
   redis.call('DEL', KEYS[1])
-  redis.pcall('ZREM', idx, member)
   return {'nouser'}
 end
 local refreshed = 0
@@ -217,64 +300,65 @@ if now - last >= refresh then
   local exp = created + maxage
   if idle > 0 and now + idle < exp then exp = now + idle end
   exp = string.format('%d', exp)
-  redis.call('ZREMRANGEBYSCORE', idx, '-inf', ARGV[3])
-  redis.call('ZADD', idx, exp, member)
-  expire_index(idx)
-  redis.call('HSET', KEYS[1], 'last', ARGV[3])
+  prune_index(userkey, p[1], now)
+  redis.call('HSET', userkey, 's:' .. member, exp)
+  redis.call('HSET', KEYS[1], 'l', ARGV[3])
   redis.call('PEXPIREAT', KEYS[1], exp)
   refreshed = 1
 end
 return {'ok', h, p[1], p[2], p[3], p[4], p[5], refreshed}
 `)
 
-	// deleteScript: KEYS session; ARGV base, member. Deletes the session
+	// deleteScript: KEYS session; ARGV base, key id. Deletes the session
 	// and its index entry.
 	deleteScript = redis.NewScript(`
-local uid = redis.pcall('HGET', KEYS[1], 'uid')
+local uid = redis.pcall('HGET', KEYS[1], 'u')
 if type(uid) == 'string' and #uid <= 15 and string.match(uid, '^[1-9][0-9]*$') then
-  redis.pcall('ZREM', ARGV[1] .. 'user:' .. uid .. ':sessions', ARGV[2])
+  redis.pcall('HDEL', ARGV[1] .. 'user:' .. uid, 's:' .. ARGV[2])
 end
 return redis.call('DEL', KEYS[1])
 `)
 
-	// listScript: KEYS index; ARGV base, now (ms). Prunes, then returns
-	// {member, expiry, session hash, ...} for the live sessions.
+	// listScript: KEYS user hash; ARGV base, now (ms). Prunes, then
+	// returns {key id, expiry, session hash, ...} for the live sessions.
 	listScript = redis.NewScript(luaIndex + `
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
+local now = tonumber(ARGV[2])
 local out = {}
-local members = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
-for i = 1, #members, 2 do
-  local m = members[i]
+for _, e in ipairs(index_members(redis.call('HGETALL', KEYS[1]))) do
+  local m, exp = e[1], tonumber(e[2])
   local h = redis.pcall('HGETALL', ARGV[1] .. 's:' .. m)
   if h.err then h = {'corrupt', '1'} end -- listed, as corrupt
-  if #h == 0 then
-    redis.call('ZREM', KEYS[1], m) -- gone: expired or deleted
+  if (exp and exp <= now) or #h == 0 then
+    redis.call('HDEL', KEYS[1], 's:' .. m) -- gone: expired or deleted
   else
     out[#out + 1] = m
-    out[#out + 1] = members[i + 1]
+    out[#out + 1] = e[2]
     out[#out + 1] = h
   end
 end
-expire_index(KEYS[1])
 return out
 `)
 
-	// revokeScript: KEYS index; ARGV base, id-hash prefix ("" for all),
-	// now (ms). Deletes the matching sessions and returns how many there
-	// were, or -n when a non-empty prefix matches n > 1 (nothing deleted).
-	revokeScript = redis.NewScript(`
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+	// revokeScript: KEYS user hash; ARGV base, key id prefix ("" for
+	// all), now (ms). Deletes the matching live sessions and returns how
+	// many there were, or -n when a non-empty prefix matches n > 1
+	// (nothing deleted).
+	revokeScript = redis.NewScript(luaIndex + `
+local h = redis.call('HGETALL', KEYS[1])
+prune_index(KEYS[1], h, tonumber(ARGV[3]))
 local match = {}
-for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  if string.sub(m, 1, #ARGV[2]) == ARGV[2] then match[#match + 1] = m end
+for _, e in ipairs(index_members(h)) do
+  local exp = tonumber(e[2])
+  if not (exp and exp <= tonumber(ARGV[3])) and string.sub(e[1], 1, #ARGV[2]) == ARGV[2] then
+    match[#match + 1] = e[1]
+  end
 end
 if ARGV[2] ~= '' and #match > 1 then return -#match end
 local n = 0
 for _, m in ipairs(match) do
   n = n + redis.call('DEL', ARGV[1] .. 's:' .. m)
-  redis.call('ZREM', KEYS[1], m)
+  redis.call('HDEL', KEYS[1], 's:' .. m)
 end
-if redis.call('ZCARD', KEYS[1]) == 0 then redis.call('DEL', KEYS[1]) end
 return n
 `)
 )
@@ -312,16 +396,24 @@ func (s *Store) Create(ctx context.Context, sess *Session, lt Lifetime) (string,
 	member := hashID(id)
 	args := []any{
 		member, ms(exp), ms(now),
-		"uid", strconv.FormatInt(sess.UserID, 10), "backend", sess.Backend,
-		"created", ms(created), "last", ms(last),
-		"ip", sess.ClientIP, "ua", sess.UserAgent, "ah", sess.AuthHash,
+		"u", strconv.FormatInt(sess.UserID, 10), "b", sess.Backend,
+		"c", ms(created), "l", ms(last),
+		"ip", sess.ClientIP, "ah", sess.AuthHash,
 	}
-	keys := []string{authn.SessionKey(s.base, member), authn.UserSessionsKey(s.base, sess.UserID)}
+	args = append(args, uaArgs(SanitizeUserAgent(sess.UserAgent))...)
+	keys := []string{authn.SessionKey(s.base, member), authn.UserKey(s.base, sess.UserID)}
 	if err := createScript.Run(ctx, s.rdb, keys, args...).Err(); err != nil {
 		var rerr redis.Error
-		if errors.As(err, &rerr) && strings.HasPrefix(rerr.Error(), "SESSION_EXISTS") {
+		code := ""
+		if errors.As(err, &rerr) {
+			code = strings.TrimPrefix(rerr.Error(), "ERR ")
+		}
+		switch {
+		case strings.HasPrefix(code, "SESSION_EXISTS"):
 			// 2^-256: a broken random source, not bad luck
 			return "", errors.New(op + ": id collision; refusing to reuse an existing session")
+		case strings.HasPrefix(code, "SESSION_NO_USER"):
+			return "", fmt.Errorf("%s: user %d: %w", op, sess.UserID, ErrNoUser)
 		}
 		return "", unavailable(op, err)
 	}
@@ -386,16 +478,34 @@ func parseSession(v any) (*Session, error) {
 }
 
 func sessionFromMap(f map[string]string) (*Session, error) {
-	uid, err1 := strconv.ParseInt(f["uid"], 10, 64)
-	created, err2 := strconv.ParseInt(f["created"], 10, 64)
-	last, err3 := strconv.ParseInt(f["last"], 10, 64)
-	if err1 != nil || err2 != nil || err3 != nil || uid <= 0 || f["backend"] == "" || f["ah"] == "" {
+	uid, err1 := strconv.ParseInt(f["u"], 10, 64)
+	created, err2 := strconv.ParseInt(f["c"], 10, 64)
+	last, err3 := strconv.ParseInt(f["l"], 10, 64)
+	if err1 != nil || err2 != nil || err3 != nil || uid <= 0 || f["b"] == "" || f["ah"] == "" {
+		return nil, ErrCorrupt
+	}
+	// The user agent's parts: each one but the last full, none missing
+	// before a present one.
+	var ua strings.Builder
+	end := false
+	for _, name := range uaFields {
+		part, ok := f[name]
+		switch {
+		case !ok:
+			end = true
+		case end || ua.Len()%authn.ListpackValueMax != 0:
+			return nil, ErrCorrupt
+		default:
+			ua.WriteString(part)
+		}
+	}
+	if _, ok := f[uaFields[0]]; !ok {
 		return nil, ErrCorrupt
 	}
 	return &Session{
-		UserID: uid, Backend: f["backend"],
+		UserID: uid, Backend: f["b"],
 		CreatedAt: time.UnixMilli(created).UTC(), LastActivity: time.UnixMilli(last).UTC(),
-		ClientIP: f["ip"], UserAgent: f["ua"], AuthHash: f["ah"],
+		ClientIP: f["ip"], UserAgent: ua.String(), AuthHash: f["ah"],
 	}, nil
 }
 
@@ -456,8 +566,9 @@ func (s *Store) TTL(ctx context.Context, id string) (time.Duration, error) {
 
 // Info is one session of a user, as List shows it.
 type Info struct {
-	// IDPrefix is the first ShownPrefix hex digits of the SHA-256 of the
-	// session id: enough to revoke it, useless as a cookie.
+	// IDPrefix is the first ShownPrefix characters of the session's key
+	// id (base64url SHA-256 of the session id): enough to revoke it,
+	// useless as a cookie.
 	IDPrefix string
 	// Session is the stored session; nil when it is corrupt.
 	Session   *Session
@@ -468,7 +579,7 @@ type Info struct {
 // index of expired and vanished ones.
 func (s *Store) List(ctx context.Context, userID int64, now time.Time) ([]Info, error) {
 	const op = "list sessions"
-	res, err := listScript.Run(ctx, s.rdb, []string{authn.UserSessionsKey(s.base, userID)}, s.base, ms(now)).Slice()
+	res, err := listScript.Run(ctx, s.rdb, []string{authn.UserKey(s.base, userID)}, s.base, ms(now)).Slice()
 	if err != nil {
 		return nil, unavailable(op, err)
 	}
@@ -502,17 +613,9 @@ func (s *Store) List(ctx context.Context, userID int64, now time.Time) ([]Info, 
 }
 
 // ValidPrefix reports whether p can name a session for Revoke: at least
-// MinPrefix lower-case hex digits, at most a whole SHA-256.
+// MinPrefix base64url characters, at most a whole key id.
 func ValidPrefix(p string) bool {
-	if len(p) < MinPrefix || len(p) > 2*sha256.Size {
-		return false
-	}
-	for i := 0; i < len(p); i++ {
-		if c := p[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return false
-		}
-	}
-	return true
+	return len(p) >= MinPrefix && len(p) <= keyIDLen && base64URL(p)
 }
 
 // Revoke ends the user's session whose IDPrefix starts with prefix and
@@ -520,7 +623,7 @@ func ValidPrefix(p string) bool {
 // several do.
 func (s *Store) Revoke(ctx context.Context, userID int64, prefix string) (int, error) {
 	if !ValidPrefix(prefix) {
-		return 0, fmt.Errorf("revoke session: id prefix must be %d to %d lower-case hex digits, got %q", MinPrefix, 2*sha256.Size, prefix)
+		return 0, fmt.Errorf("revoke session: id prefix must be %d to %d base64url characters (A-Z a-z 0-9 - _, case-sensitive), got %q", MinPrefix, keyIDLen, prefix)
 	}
 	return s.revoke(ctx, userID, prefix)
 }
@@ -533,7 +636,7 @@ func (s *Store) RevokeAll(ctx context.Context, userID int64) (int, error) {
 
 func (s *Store) revoke(ctx context.Context, userID int64, prefix string) (int, error) {
 	const op = "revoke session"
-	n, err := revokeScript.Run(ctx, s.rdb, []string{authn.UserSessionsKey(s.base, userID)}, s.base, prefix, ms(time.Now())).Int()
+	n, err := revokeScript.Run(ctx, s.rdb, []string{authn.UserKey(s.base, userID)}, s.base, prefix, ms(time.Now())).Int()
 	switch {
 	case err != nil:
 		return 0, unavailable(op, err)

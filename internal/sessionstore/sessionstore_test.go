@@ -46,10 +46,10 @@ func newUsers(t *testing.T, rdb redis.UniversalClient) *authn.Store {
 	return users
 }
 
-// keyFor and indexFor spell out the documented layout so a test can look
-// at or plant data: P{auth}:s:<sha256 hex of id>, P{auth}:user:<id>:sessions.
-func keyFor(id string) string    { return prefix + "{auth}:s:" + sha256Hex(id) }
-func indexFor(uid string) string { return prefix + "{auth}:user:" + uid + ":sessions" }
+// keyFor spells out the documented layout so a test can look at or plant
+// data: P{auth}:s:<base64url sha256 of id>; the index is in the user hash
+// (helpers_test.go).
+func keyFor(id string) string { return prefix + "{auth}:s:" + keyID(id) }
 
 func mustCreate(t *testing.T, st *sessionstore.Store, uid int64, lt sessionstore.Lifetime) string {
 	t.Helper()
@@ -63,8 +63,9 @@ func mustCreate(t *testing.T, st *sessionstore.Store, uid int64, lt sessionstore
 func TestCreateGetDelete(t *testing.T) {
 	ctx := context.Background()
 	st, rdb, _ := newStore(t)
+	newUsers(t, rdb)
 	now := time.Now().UTC().Truncate(time.Millisecond)
-	in := &sessionstore.Session{UserID: 7, Backend: "session", CreatedAt: now.Add(-time.Second), LastActivity: now,
+	in := &sessionstore.Session{UserID: 1, Backend: "session", CreatedAt: now.Add(-time.Second), LastActivity: now,
 		ClientIP: "10.0.0.1", UserAgent: "curl/8", AuthHash: "hash"}
 	id, err := st.Create(ctx, in, sessionstore.Lifetime{MaxAge: time.Minute})
 	if err != nil {
@@ -82,17 +83,22 @@ func TestCreateGetDelete(t *testing.T) {
 	}
 	// The raw id must not appear in any Redis key or value; the session
 	// and the index carry the {auth} hash tag.
-	keys, _ := rdb.Keys(ctx, "*").Result()
-	if len(keys) != 2 {
-		t.Fatalf("keys %q, want the session and its index", keys)
+	keys, _ := rdb.Keys(ctx, prefix+"{auth}:s:*").Result()
+	if len(keys) != 1 {
+		t.Fatalf("keys %q, want the session", keys)
+	}
+	for _, v := range rdb.HGetAll(ctx, keys[0]).Val() {
+		if strings.Contains(v, id) {
+			t.Fatal("the session hash contains the session id")
+		}
 	}
 	for _, k := range keys {
 		if strings.Contains(k, id) || !strings.HasPrefix(k, prefix+"{auth}:") {
 			t.Fatalf("redis key %q contains the session id or lacks the {auth} tag", k)
 		}
 	}
-	if n, _ := rdb.ZScore(ctx, indexFor("7"), sha256Hex(id)).Result(); n != float64(in.CreatedAt.Add(time.Minute).UnixMilli()) {
-		t.Fatalf("index score %v, want the expiry", n)
+	if n := indexScore(rdb, "1", id); n != ms(in.CreatedAt.Add(time.Minute)) {
+		t.Fatalf("index entry %q, want the expiry", n)
 	}
 	if ttl, err := st.TTL(ctx, id); err != nil || ttl <= 0 || ttl > time.Minute {
 		t.Fatalf("TTL = %v, %v; want in (0, 1m]", ttl, err)
@@ -103,7 +109,7 @@ func TestCreateGetDelete(t *testing.T) {
 	if _, err := st.Get(ctx, id); !errors.Is(err, sessionstore.ErrNotFound) {
 		t.Fatalf("after delete: err = %v, want ErrNotFound", err)
 	}
-	if n := rdb.Exists(ctx, indexFor("7")).Val(); n != 0 {
+	if n := indexLen(rdb, "1"); n != 0 {
 		t.Fatal("the index entry outlived the session")
 	}
 }
@@ -126,7 +132,8 @@ func TestCreateRefuses(t *testing.T) {
 }
 
 func TestIDsAreFresh(t *testing.T) {
-	st, _, _ := newStore(t)
+	st, rdb, _ := newStore(t)
+	newUsers(t, rdb)
 	seen := map[string]bool{}
 	for i := 0; i < 100; i++ {
 		id := mustCreate(t, st, 1, long)
@@ -160,11 +167,11 @@ func TestGetAndLoadReject(t *testing.T) {
 			rdb.Set(ctx, keyFor(strings.Repeat("B", 43)), "{not a hash", time.Minute)
 		}, want: sessionstore.ErrCorrupt},
 		{name: "bad uid", id: strings.Repeat("C", 43), setup: plant(strings.Repeat("C", 43),
-			"uid", "1 OR 1", "backend", "session", "created", "1", "last", "1", "ah", "x"), want: sessionstore.ErrCorrupt},
+			"u", "1 OR 1", "b", "session", "c", "1", "l", "1", "ah", "x"), want: sessionstore.ErrCorrupt},
 		{name: "no times", id: strings.Repeat("D", 43), setup: plant(strings.Repeat("D", 43),
-			"uid", "1", "backend", "session", "ah", "x"), want: sessionstore.ErrCorrupt},
+			"u", "1", "b", "session", "ah", "x"), want: sessionstore.ErrCorrupt},
 		{name: "no auth hash", id: strings.Repeat("E", 43), setup: plant(strings.Repeat("E", 43),
-			"uid", "1", "backend", "session", "created", ms(time.Now()), "last", ms(time.Now())), want: sessionstore.ErrCorrupt},
+			"u", "1", "b", "session", "c", ms(time.Now()), "l", ms(time.Now())), want: sessionstore.ErrCorrupt},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -187,6 +194,14 @@ func TestLoad(t *testing.T) {
 	ctx := context.Background()
 	st, rdb, _ := newStore(t)
 	users := newUsers(t, rdb)
+	// No session for a user that does not exist: the index lives in the
+	// user hash, which Create never creates.
+	if _, err := st.Create(ctx, &sessionstore.Session{UserID: 99, Backend: "session", AuthHash: "h"}, long); !errors.Is(err, sessionstore.ErrNoUser) {
+		t.Fatalf("Create for a missing user: %v, want ErrNoUser", err)
+	}
+	if n := rdb.Exists(ctx, userKey("99")).Val(); n != 0 {
+		t.Fatal("Create made a user hash")
+	}
 	id := mustCreate(t, st, 1, long)
 	sess, p, err := st.Load(ctx, id, time.Now(), long)
 	if err != nil {
@@ -203,7 +218,8 @@ func TestLoad(t *testing.T) {
 		t.Fatalf("Load after the user was deleted: %v", err)
 	}
 	// A session planted for a user that never existed is deleted on sight.
-	id = mustCreate(t, st, 99, long)
+	id = strings.Repeat("Z", 43)
+	rdb.HSet(ctx, keyFor(id), "u", "99", "b", "session", "c", ms(time.Now()), "l", ms(time.Now()), "ah", "h", "ua", "")
 	if _, _, err := st.Load(ctx, id, time.Now(), long); !errors.Is(err, sessionstore.ErrNotFound) {
 		t.Fatalf("Load of an unknown user's session: %v", err)
 	}
@@ -232,7 +248,7 @@ func TestLoadLifetimes(t *testing.T) {
 	if _, _, err := st.Load(ctx, id, now.Add(29*time.Minute), lt); !errors.Is(err, sessionstore.ErrNotFound) {
 		t.Fatalf("idle for 11m: %v, want ErrNotFound", err)
 	}
-	if rdb.Exists(ctx, keyFor(id)).Val() != 0 || rdb.Exists(ctx, indexFor("1")).Val() != 0 {
+	if rdb.Exists(ctx, keyFor(id)).Val() != 0 || indexLen(rdb, "1") != 0 {
 		t.Fatal("an expired session or its index entry was kept")
 	}
 
@@ -268,7 +284,7 @@ func TestLoadRefreshInterval(t *testing.T) {
 			t.Fatalf("at %dm: LastActivity moved within the refresh interval", m)
 		}
 	}
-	if after := rdb.HGetAll(ctx, keyFor(id)).Val(); after["last"] != before["last"] || rdb.PExpireTime(ctx, keyFor(id)).Val() != expBefore {
+	if after := rdb.HGetAll(ctx, keyFor(id)).Val(); after["l"] != before["l"] || rdb.PExpireTime(ctx, keyFor(id)).Val() != expBefore {
 		t.Fatal("a load within the refresh interval wrote to Redis")
 	}
 	at := now.Add(11 * time.Minute)
@@ -276,29 +292,29 @@ func TestLoadRefreshInterval(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := rdb.HGet(ctx, keyFor(id), "last").Val(); got != ms(at) || !sess.LastActivity.Equal(time.UnixMilli(at.UnixMilli())) {
+	if got := rdb.HGet(ctx, keyFor(id), "l").Val(); got != ms(at) || !sess.LastActivity.Equal(time.UnixMilli(at.UnixMilli())) {
 		t.Fatalf("last = %s after the interval, want %s", got, ms(at))
 	}
 	wantExp := time.UnixMilli(at.Add(lt.Idle).UnixMilli())
 	if got := rdb.PExpireTime(ctx, keyFor(id)).Val(); got != time.Duration(wantExp.UnixMilli())*time.Millisecond {
 		t.Fatalf("expiry %v after refresh, want %v", got, wantExp)
 	}
-	if score := rdb.ZScore(ctx, indexFor("1"), sha256Hex(id)).Val(); score != float64(wantExp.UnixMilli()) {
-		t.Fatalf("index score %v after refresh, want %v", score, wantExp.UnixMilli())
+	if score := indexScore(rdb, "1", id); score != ms(wantExp) {
+		t.Fatalf("index entry %v after refresh, want %v", score, wantExp.UnixMilli())
 	}
 }
 
 // The index must not grow without bound when sessions expire on their own:
-// expired members are pruned on the next write or list, and an index
-// whose sessions all expired disappears by itself.
+// expired entries are pruned on the next write, refresh or list.
 func TestIndexPruning(t *testing.T) {
 	ctx := context.Background()
 	st, rdb, _ := newStore(t)
+	newUsers(t, rdb)
 	// Thousands of sessions that all end 2 s after start (created then,
 	// with a 2 s lifetime), made by concurrent logins.
 	short := sessionstore.Lifetime{MaxAge: 2 * time.Second, Refresh: time.Minute}
 	start := time.Now()
-	const n = 2000
+	const n = 400 // per user; the index then still is a listpack
 	var wg sync.WaitGroup
 	errs := make(chan error, 16)
 	for w := 0; w < 16; w++ {
@@ -324,20 +340,17 @@ func TestIndexPruning(t *testing.T) {
 		t.Skipf("creating %d sessions took %s; too slow a machine to see them all before they expire", 2*n, time.Since(start))
 	}
 	for _, uid := range []string{"1", "2"} {
-		if got := rdb.ZCard(ctx, indexFor(uid)).Val(); got != n {
+		if got := indexLen(rdb, uid); got != n {
 			t.Fatalf("index of user %s holds %d, want %d", uid, got, n)
 		}
 	}
 	time.Sleep(time.Until(start.Add(2200 * time.Millisecond)))
 	// User 1 logs in again: the write prunes the expired members.
 	mustCreate(t, st, 1, long)
-	if got := rdb.ZCard(ctx, indexFor("1")).Val(); got != 1 {
+	if got := indexLen(rdb, "1"); got != 1 {
 		t.Fatalf("after a write, index of user 1 holds %d, want 1", got)
 	}
-	// User 2 never comes back: the index expired with its last member.
-	if rdb.Exists(ctx, indexFor("2")).Val() != 0 {
-		t.Fatalf("index of user 2 still exists with %d members", rdb.ZCard(ctx, indexFor("2")).Val())
-	}
+	// Whether or not user 2 comes back, the sessions themselves expired.
 	if keys := rdb.Keys(ctx, prefix+"{auth}:s:*").Val(); len(keys) != 1 {
 		t.Fatalf("%d session keys left, want 1", len(keys))
 	}
@@ -346,10 +359,10 @@ func TestIndexPruning(t *testing.T) {
 	mustCreate(t, st, 2, long)
 	time.Sleep(2100 * time.Millisecond)
 	list, err := st.List(ctx, 2, time.Now())
-	if err != nil || len(list) != 1 || list[0].IDPrefix == sha256Hex(id)[:sessionstore.ShownPrefix] {
+	if err != nil || len(list) != 1 || list[0].IDPrefix == keyID(id)[:sessionstore.ShownPrefix] {
 		t.Fatalf("List = %+v, %v; want only the live session", list, err)
 	}
-	if got := rdb.ZCard(ctx, indexFor("2")).Val(); got != 1 {
+	if got := indexLen(rdb, "2"); got != 1 {
 		t.Fatalf("after a list, index of user 2 holds %d, want 1", got)
 	}
 }
@@ -357,6 +370,7 @@ func TestIndexPruning(t *testing.T) {
 func TestListAndRevoke(t *testing.T) {
 	ctx := context.Background()
 	st, rdb, _ := newStore(t)
+	newUsers(t, rdb)
 	created := time.Now().Add(-time.Minute).UTC().Truncate(time.Millisecond)
 	var ids []string
 	for i := 0; i < 3; i++ {
@@ -369,8 +383,8 @@ func TestListAndRevoke(t *testing.T) {
 	}
 	other := mustCreate(t, st, 2, long)
 	// A corrupt session in the index is listed as such, not hidden.
-	rdb.ZAdd(ctx, indexFor("1"), redis.Z{Score: float64(time.Now().Add(time.Hour).UnixMilli()), Member: strings.Repeat("f", 64)})
-	rdb.Set(ctx, prefix+"{auth}:s:"+strings.Repeat("f", 64), "junk", time.Hour)
+	rdb.HSet(ctx, userKey("1"), "s:"+strings.Repeat("f", 43), ms(time.Now().Add(time.Hour)))
+	rdb.Set(ctx, prefix+"{auth}:s:"+strings.Repeat("f", 43), "junk", time.Hour)
 
 	list, err := st.List(ctx, 1, time.Now())
 	if err != nil {
@@ -380,7 +394,7 @@ func TestListAndRevoke(t *testing.T) {
 		t.Fatalf("List = %+v", list)
 	}
 	for i, in := range list[:3] {
-		want := sha256Hex(ids[i])[:sessionstore.ShownPrefix]
+		want := keyID(ids[i])[:sessionstore.ShownPrefix]
 		if in.IDPrefix != want || !in.Session.CreatedAt.Equal(created.Add(time.Duration(i)*time.Second)) || in.Session.ClientIP != "10.0.0.1" {
 			t.Fatalf("List[%d] = %+v, want prefix %s", i, in, want)
 		}
@@ -388,14 +402,14 @@ func TestListAndRevoke(t *testing.T) {
 	if _, err := st.Revoke(ctx, 1, "abc"); err == nil {
 		t.Fatal("Revoke accepted a 3-digit prefix")
 	}
-	if _, err := st.Revoke(ctx, 1, "ABCDEF"); err == nil {
-		t.Fatal("Revoke accepted upper-case hex")
+	if _, err := st.Revoke(ctx, 1, "ABC+EF"); err == nil {
+		t.Fatal("Revoke accepted a character outside base64url")
 	}
 	// Another user's session cannot be revoked through this user.
-	if _, err := st.Revoke(ctx, 1, sha256Hex(other)[:8]); !errors.Is(err, sessionstore.ErrNotFound) {
+	if _, err := st.Revoke(ctx, 1, keyID(other)[:8]); !errors.Is(err, sessionstore.ErrNotFound) {
 		t.Fatalf("Revoke of another user's session: %v", err)
 	}
-	n, err := st.Revoke(ctx, 1, sha256Hex(ids[1])[:8])
+	n, err := st.Revoke(ctx, 1, keyID(ids[1])[:8])
 	if err != nil || n != 1 {
 		t.Fatalf("Revoke = %d, %v", n, err)
 	}
@@ -408,7 +422,7 @@ func TestListAndRevoke(t *testing.T) {
 	if _, err := st.Get(ctx, other); err != nil {
 		t.Fatalf("RevokeAll of user 1 ended user 2's session: %v", err)
 	}
-	if rdb.Exists(ctx, indexFor("1")).Val() != 0 {
+	if indexLen(rdb, "1") != 0 {
 		t.Fatal("the emptied index was kept")
 	}
 }
@@ -416,23 +430,24 @@ func TestListAndRevoke(t *testing.T) {
 func TestRevokeAmbiguous(t *testing.T) {
 	ctx := context.Background()
 	st, rdb, _ := newStore(t)
+	newUsers(t, rdb)
 	// Two sessions whose hashes share a prefix, planted through the layout
 	// (random ids practically never do).
-	exp := float64(time.Now().Add(time.Hour).UnixMilli())
-	for _, h := range []string{"abcdef01" + strings.Repeat("0", 56), "abcdef02" + strings.Repeat("0", 56)} {
-		rdb.HSet(ctx, prefix+"{auth}:s:"+h, "uid", "1", "backend", "session", "created", "1", "last", "1", "ah", "h")
-		rdb.ZAdd(ctx, indexFor("1"), redis.Z{Score: exp, Member: h})
+	exp := ms(time.Now().Add(time.Hour))
+	for _, h := range []string{"abcdef01" + strings.Repeat("0", 35), "abcdef02" + strings.Repeat("0", 35)} {
+		rdb.HSet(ctx, prefix+"{auth}:s:"+h, "u", "1", "b", "session", "c", "1", "l", "1", "ah", "h", "ua", "")
+		rdb.HSet(ctx, userKey("1"), "s:"+h, exp)
 	}
 	if _, err := st.Revoke(ctx, 1, "abcdef0"); !errors.Is(err, sessionstore.ErrAmbiguous) {
 		t.Fatalf("ambiguous prefix: %v", err)
 	}
-	if n := rdb.ZCard(ctx, indexFor("1")).Val(); n != 2 {
+	if n := indexLen(rdb, "1"); n != 2 {
 		t.Fatalf("an ambiguous revoke ended sessions: %d left", n)
 	}
 	if n, err := st.Revoke(ctx, 1, "abcdef02"); err != nil || n != 1 {
 		t.Fatalf("Revoke(unique prefix) = %d, %v", n, err)
 	}
-	if rdb.Exists(ctx, prefix+"{auth}:s:abcdef02"+strings.Repeat("0", 56)).Val() != 0 {
+	if rdb.Exists(ctx, prefix+"{auth}:s:abcdef02"+strings.Repeat("0", 35)).Val() != 0 {
 		t.Fatal("revoked session still exists")
 	}
 }
@@ -470,7 +485,7 @@ func TestUserChangesEndSessions(t *testing.T) {
 				t.Errorf("%s: session alive = %v, want %v", tc.name, alive(id), !tc.ends)
 			}
 		}
-		if tc.ends && rdb.Exists(ctx, indexFor("1")).Val() != 0 {
+		if tc.ends && indexLen(rdb, "1") != 0 {
 			t.Errorf("%s: the index was kept", tc.name)
 		}
 		if !alive(bob) {
@@ -535,7 +550,8 @@ func TestSessionAuthHash(t *testing.T) {
 
 func TestUnavailable(t *testing.T) {
 	ctx := context.Background()
-	st, _, srv := newStore(t)
+	st, rdb, srv := newStore(t)
+	newUsers(t, rdb)
 	id := mustCreate(t, st, 1, long)
 	srv.Stop()
 	if _, err := st.Get(ctx, id); !errors.Is(err, sessionstore.ErrUnavailable) {
@@ -613,7 +629,7 @@ func TestImportReplacingHashEndsSessions(t *testing.T) {
 	if _, err := st.Get(ctx, id); !errors.Is(err, sessionstore.ErrNotFound) {
 		t.Fatalf("an import replacing the hash left a session: %v", err)
 	}
-	if rdb.Exists(ctx, indexFor("1")).Val() != 0 {
+	if indexLen(rdb, "1") != 0 {
 		t.Fatal("the index was kept")
 	}
 }

@@ -23,8 +23,6 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -271,7 +269,7 @@ func (e *env) bulk(ctx context.Context, n, m int, pw, cookiesOut string, workers
 	// MEMORY USAGE (all samples) of one user's keys and, if any, its first session.
 	k := rand.IntN(n)
 	uid := strconv.FormatInt(ids[k], 10)
-	userKeys := []string{"user:" + uid, "user:" + uid + ":groups", "user:" + uid + ":perms", "user:" + uid + ":sessions"}
+	userKeys := []string{"user:" + uid, "user:" + uid + ":groups", "user:" + uid + ":perms"}
 	for _, key := range userKeys {
 		v, err := e.rdb.MemoryUsage(ctx, e.base+key, 0).Result()
 		switch {
@@ -284,13 +282,19 @@ func (e *env) bulk(ctx context.Context, n, m int, pw, cookiesOut string, workers
 		}
 	}
 	if m > 0 {
-		sum := sha256.Sum256([]byte(cookies[k%m]))
-		key := authn.SessionKey(e.base, hex.EncodeToString(sum[:]))
+		key := authn.SessionKey(e.base, sessionstore.KeyID(cookies[k%m]))
 		v, err := e.rdb.MemoryUsage(ctx, key, 0).Result()
 		if err != nil {
 			return fmt.Errorf("MEMORY USAGE %s: %w", key, err)
 		}
-		fmt.Printf("memory_usage[s:<sha256>]=%d\n", v)
+		fmt.Printf("memory_usage[s:<key id>]=%d\n", v)
+		for _, key := range []string{authn.UserKey(e.base, ids[k]), key} {
+			enc, err := e.rdb.ObjectEncoding(ctx, key).Result()
+			if err != nil {
+				return fmt.Errorf("OBJECT ENCODING %s: %w", key, err)
+			}
+			fmt.Printf("encoding[%s]=%s\n", memName(strings.TrimPrefix(key, e.base)), enc)
+		}
 		fmt.Printf("sample_cookie=%s\n", cookies[rand.IntN(m)])
 	}
 	if cookiesOut != "" {
