@@ -28,8 +28,8 @@ import (
 	"github.com/djangate/gateway/internal/authn"
 	"github.com/djangate/gateway/internal/authz"
 	"github.com/djangate/gateway/internal/config"
-	"github.com/djangate/gateway/internal/server"
 	"github.com/djangate/gateway/internal/principalcache"
+	"github.com/djangate/gateway/internal/server"
 	"github.com/djangate/gateway/internal/sessionstore"
 	"github.com/djangate/gateway/internal/testredis"
 	"github.com/djangate/gateway/internal/throttle"
@@ -207,7 +207,10 @@ func startGateway(t testing.TB, cfg *config.Config, policyFS fs.FS, rdb redis.Un
 		pc := principalcache.New(principalcache.Options{MaxEntries: cfg.Cache.Principals, TTL: cfg.Cache.TTL, MaxStaleness: cfg.Cache.MaxStaleness})
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
-		go func() { pc.Listen(ctx, rdb, authn.ChangesChannel(authn.KeyBase(cfg.Redis.KeyPrefix)), log); close(done) }()
+		go func() {
+			pc.Listen(ctx, rdb, authn.ChangesChannel(authn.KeyBase(cfg.Redis.KeyPrefix)), log)
+			close(done)
+		}()
 		t.Cleanup(func() { cancel(); <-done })
 		so.Principals = pc
 	}

@@ -35,7 +35,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/djangate/gateway/internal/authz"
 	"github.com/djangate/gateway/internal/config"
 	"github.com/djangate/gateway/internal/server"
