@@ -529,7 +529,7 @@ func (b *payload) list(l []string) *payload {
 // payload (see Import for its layout). Returns {username, id, ...} for the
 // users it created. Every check, and a typed read of every key it writes,
 // comes before the first write.
-var importScript = redis.NewScript(luaUserSessions + `
+var importScript = redis.NewScript(luaUserSessions + LuaAnnounce + `
 local base, s, pos = ARGV[1], ARGV[2], 1
 local function nxt()
   local c = string.find(s, ':', pos, true)
@@ -662,5 +662,6 @@ for _, u in ipairs(users) do
   end
   for _, p in ipairs(u.perms) do redis.call('SADD', key .. ':perms', p) end
 end
+announce(base, '*')
 return created
 `)

@@ -211,6 +211,8 @@ func (s *Store) DeclareModels(ctx context.Context, models ...Model) error {
 				p.HSet(ctx, key, fields...)
 			}
 			p.SAdd(ctx, s.permsKey(), perms...)
+			// An active superuser holds every declared permission.
+			p.Publish(ctx, ChangesChannel(s.base), "*")
 			return nil
 		})
 		return err

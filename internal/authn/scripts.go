@@ -74,7 +74,7 @@ return id
 	// updateUserScript: KEYS usernames; ARGV base, username, end
 	// sessions ("1"/"0"), field, value, ... (possibly none, to check
 	// existence). Returns the id.
-	updateUserScript = redis.NewScript(luaUserSessions + `
+	updateUserScript = redis.NewScript(luaUserSessions + LuaAnnounce + `
 local id = redis.call('HGET', KEYS[1], ARGV[2])
 if not id then return redis.error_reply('AUTHN_NO_USER') end
 local key = ARGV[1] .. 'user:' .. id
@@ -83,6 +83,7 @@ local sessions = {}
 if ARGV[3] == '1' then sessions = user_sessions(ARGV[1], id) end
 if #ARGV > 3 then redis.call('HSET', key, unpack(ARGV, 4)) end
 if ARGV[3] == '1' then end_sessions(ARGV[1], id, sessions) end
+if #ARGV > 3 or ARGV[3] == '1' then announce(ARGV[1], 'u ' .. id) end
 return id
 `)
 
@@ -91,31 +92,34 @@ return id
 	// (passwordFields). Compare and set: writes only if the stored hash
 	// still is the expected one (returns 0 otherwise), then ends all of
 	// the user's sessions.
-	changePasswordScript = redis.NewScript(luaUserSessions + luaPassword + `
+	changePasswordScript = redis.NewScript(luaUserSessions + luaPassword + LuaAnnounce + `
 if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('AUTHN_NO_USER') end
 if get_password(KEYS[1]) ~= ARGV[3] then return 0 end
 local sessions = user_sessions(ARGV[1], ARGV[2])
 redis.call('HSET', KEYS[1], 'auth_secret', ARGV[4], unpack(ARGV, 5))
 end_sessions(ARGV[1], ARGV[2], sessions)
+announce(ARGV[1], 'u ' .. ARGV[2])
 return 1
 `)
 
-	// rehashScript: KEYS user hash; ARGV expected password hash, then the
-	// new hash's fields (passwordFields). Compare and set: writes only if
-	// the stored hash still is the expected one, returns 0 otherwise.
+	// rehashScript: KEYS user hash; ARGV base, id, expected password
+	// hash, then the new hash's fields (passwordFields). Compare and set:
+	// writes only if the stored hash still is the expected one, returns 0
+	// otherwise. Never creates a missing user.
+	rehashScript = redis.NewScript(luaPassword + LuaAnnounce + `
+if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('AUTHN_NO_USER') end
+if get_password(KEYS[1]) ~= ARGV[3] then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+announce(ARGV[1], 'u ' .. ARGV[2])
+return 1
+`)
+
+	// setUserFieldScript: KEYS user hash; ARGV base, id, field, value.
 	// Never creates a missing user.
-	rehashScript = redis.NewScript(luaPassword + `
+	setUserFieldScript = redis.NewScript(LuaAnnounce + `
 if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('AUTHN_NO_USER') end
-if get_password(KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 2))
-return 1
-`)
-
-	// setUserFieldScript: KEYS user hash; ARGV field, value. Never
-	// creates a missing user.
-	setUserFieldScript = redis.NewScript(`
-if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('AUTHN_NO_USER') end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[1], ARGV[3], ARGV[4])
+announce(ARGV[1], 'u ' .. ARGV[2])
 return 1
 `)
 
@@ -132,7 +136,7 @@ return {id, h}
 	// deleteUserScript: KEYS usernames; ARGV base, username. Removes the
 	// user from each group's member set, then its hash, sets, index
 	// entry and sessions.
-	deleteUserScript = redis.NewScript(luaUserSessions + `
+	deleteUserScript = redis.NewScript(luaUserSessions + LuaAnnounce + `
 local id = redis.call('HGET', KEYS[1], ARGV[2])
 if not id then return redis.error_reply('AUTHN_NO_USER') end
 local key = ARGV[1] .. 'user:' .. id
@@ -143,25 +147,27 @@ end
 end_sessions(ARGV[1], id, sessions)
 redis.call('DEL', key, key .. ':groups', key .. ':perms')
 redis.call('HDEL', KEYS[1], ARGV[2])
+announce(ARGV[1], 'u ' .. id)
 return 1
 `)
 
 	// deleteGroupScript: KEYS groups; ARGV base, name. Removes the group
 	// from each member's group set, then its own sets. Permissions stay
 	// known, as Django's Permission rows outlive groups.
-	deleteGroupScript = redis.NewScript(`
+	deleteGroupScript = redis.NewScript(LuaAnnounce + `
 if redis.call('SREM', KEYS[1], ARGV[2]) == 0 then return redis.error_reply('AUTHN_NO_GROUP') end
 local g = ARGV[1] .. 'group:' .. ARGV[2]
 for _, id in ipairs(redis.call('SMEMBERS', g .. ':members')) do
   redis.call('SREM', ARGV[1] .. 'user:' .. id .. ':groups', ARGV[2])
 end
 redis.call('DEL', g .. ':members', g .. ':perms')
+announce(ARGV[1], '*')
 return 1
 `)
 
 	// membershipScript: KEYS usernames, groups; ARGV base, username,
 	// group, "add"|"rem". Writes both sides of the membership.
-	membershipScript = redis.NewScript(`
+	membershipScript = redis.NewScript(LuaAnnounce + `
 local id = redis.call('HGET', KEYS[1], ARGV[2])
 if not id then return redis.error_reply('AUTHN_NO_USER') end
 if redis.call('SISMEMBER', KEYS[2], ARGV[3]) == 0 then return redis.error_reply('AUTHN_NO_GROUP') end
@@ -174,12 +180,13 @@ else
   redis.call('SREM', ug, ARGV[3])
   redis.call('SREM', gm, id)
 end
+announce(ARGV[1], 'u ' .. id)
 return 1
 `)
 
 	// userPermScript: KEYS usernames, known perms; ARGV base, username,
 	// perm, "add"|"rem". Only a known (declared) permission is granted.
-	userPermScript = redis.NewScript(`
+	userPermScript = redis.NewScript(LuaAnnounce + `
 local id = redis.call('HGET', KEYS[1], ARGV[2])
 if not id then return redis.error_reply('AUTHN_NO_USER') end
 local k = ARGV[1] .. 'user:' .. id .. ':perms'
@@ -189,12 +196,13 @@ if ARGV[4] == 'add' then
 else
   redis.call('SREM', k, ARGV[3])
 end
+announce(ARGV[1], 'u ' .. id)
 return 1
 `)
 
 	// groupPermScript: KEYS groups, known perms; ARGV base, group, perm,
 	// "add"|"rem". Only a known (declared) permission is granted.
-	groupPermScript = redis.NewScript(`
+	groupPermScript = redis.NewScript(LuaAnnounce + `
 if redis.call('SISMEMBER', KEYS[1], ARGV[2]) == 0 then return redis.error_reply('AUTHN_NO_GROUP') end
 local k = ARGV[1] .. 'group:' .. ARGV[2] .. ':perms'
 if ARGV[4] == 'add' then
@@ -203,6 +211,7 @@ if ARGV[4] == 'add' then
 else
   redis.call('SREM', k, ARGV[3])
 end
+announce(ARGV[1], '*')
 return 1
 `)
 

@@ -449,7 +449,7 @@ func (s *Store) UpdateLastLogin(ctx context.Context, id int64, t time.Time) erro
 	if id <= 0 {
 		return fmt.Errorf("%s: %w", op, ErrUserNotFound)
 	}
-	if err := setUserFieldScript.Run(ctx, s.rdb, []string{s.userKey(id)}, "last_login", timeField(t)).Err(); err != nil {
+	if err := setUserFieldScript.Run(ctx, s.rdb, []string{s.userKey(id)}, s.base, id, "last_login", timeField(t)).Err(); err != nil {
 		return storeError(op, err)
 	}
 	return nil
@@ -461,7 +461,7 @@ func (s *Store) UpdateLastLogin(ctx context.Context, id int64, t time.Time) erro
 // password change: the auth secret stays, and so do the user's sessions.
 func (s *Store) rehash(ctx context.Context, id int64, old, enc string) (bool, error) {
 	op := "rehash password of user " + strconv.FormatInt(id, 10)
-	args := append([]any{old}, passwordFields(enc)...)
+	args := append([]any{s.base, id, old}, passwordFields(enc)...)
 	n, err := rehashScript.Run(ctx, s.rdb, []string{s.userKey(id)}, args...).Int64()
 	if err != nil {
 		return false, storeError(op, err)
@@ -659,7 +659,12 @@ func (s *Store) RegisterPermissions(ctx context.Context, perms ...string) error 
 		}
 		members[i] = p
 	}
-	if err := s.rdb.SAdd(ctx, s.permsKey(), members...).Err(); err != nil {
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.SAdd(ctx, s.permsKey(), members...)
+		p.Publish(ctx, ChangesChannel(s.base), "*") // superusers hold them
+		return nil
+	})
+	if err != nil {
 		return storeError("register permissions", err)
 	}
 	return nil

@@ -12,7 +12,7 @@ import (
 // Makes the user's memberships exactly the listed groups that exist
 // (both sides of each membership), ignoring the others. Returns the
 // groups the user is now a member of.
-var setGroupsScript = redis.NewScript(`
+var setGroupsScript = redis.NewScript(LuaAnnounce + `
 local id = redis.call('HGET', KEYS[1], ARGV[2])
 if not id then return redis.error_reply('AUTHN_NO_USER') end
 local ug = ARGV[1] .. 'user:' .. id .. ':groups'
@@ -20,18 +20,20 @@ local want = {}
 for i = 3, #ARGV do
   if redis.call('SISMEMBER', KEYS[2], ARGV[i]) == 1 then want[ARGV[i]] = true end
 end
+local changed = 0
 for _, g in ipairs(redis.call('SMEMBERS', ug)) do
   if not want[g] then
-    redis.call('SREM', ug, g)
+    changed = changed + redis.call('SREM', ug, g)
     redis.call('SREM', ARGV[1] .. 'group:' .. g .. ':members', id)
   end
 end
 local out = {}
 for g in pairs(want) do
-  redis.call('SADD', ug, g)
+  changed = changed + redis.call('SADD', ug, g)
   redis.call('SADD', ARGV[1] .. 'group:' .. g .. ':members', id)
   out[#out + 1] = g
 end
+if changed > 0 then announce(ARGV[1], 'u ' .. id) end
 return out
 `)
 

@@ -311,11 +311,12 @@ return {'ok', h, p[1], p[2], p[3], p[4], p[5], refreshed}
 
 	// deleteScript: KEYS session; ARGV base, key id. Deletes the session
 	// and its index entry.
-	deleteScript = redis.NewScript(`
+	deleteScript = redis.NewScript(authn.LuaAnnounce + `
 local uid = redis.pcall('HGET', KEYS[1], 'u')
 if type(uid) == 'string' and #uid <= 15 and string.match(uid, '^[1-9][0-9]*$') then
   redis.pcall('HDEL', ARGV[1] .. 'user:' .. uid, 's:' .. ARGV[2])
 end
+announce(ARGV[1], 's ' .. ARGV[2])
 return redis.call('DEL', KEYS[1])
 `)
 
@@ -343,7 +344,7 @@ return out
 	// all), now (ms). Deletes the matching live sessions and returns how
 	// many there were, or -n when a non-empty prefix matches n > 1
 	// (nothing deleted).
-	revokeScript = redis.NewScript(luaIndex + `
+	revokeScript = redis.NewScript(luaIndex + authn.LuaAnnounce + `
 local h = redis.call('HGETALL', KEYS[1])
 prune_index(KEYS[1], h, tonumber(ARGV[3]))
 local match = {}
@@ -358,6 +359,7 @@ local n = 0
 for _, m in ipairs(match) do
   n = n + redis.call('DEL', ARGV[1] .. 's:' .. m)
   redis.call('HDEL', KEYS[1], 's:' .. m)
+  announce(ARGV[1], 's ' .. m)
 end
 return n
 `)

@@ -156,7 +156,7 @@ func unavailable(op string, err error) error {
 // Lua shared by the scripts. expire_index makes a user's family index
 // expire with its latest member; revoke_family deletes a family, its
 // current token and its index entry, and returns 1 if it existed.
-const luaFamilies = `
+const luaFamilies = authn.LuaAnnounce + `
 local function valid_uid(uid)
   return type(uid) == 'string' and #uid <= 19 and string.match(uid, '^[1-9][0-9]*$') ~= nil
 end
@@ -165,6 +165,7 @@ local function expire_index(idx)
   if #top == 2 then redis.call('PEXPIREAT', idx, string.format('%d', tonumber(top[2]))) end
 end
 local function revoke_family(base, fam)
+  announce(base, 'f ' .. fam)
   local fk = base .. 'rf:' .. fam
   local f = redis.pcall('HMGET', fk, 'uid', 'cur')
   if f.err then return redis.call('DEL', fk) end
@@ -400,7 +401,12 @@ func (s *Store) RevokeAccess(ctx context.Context, jti string, exp time.Time) err
 	if !until.After(s.now()) {
 		return nil // expired for good: nothing to revoke
 	}
-	if err := s.rdb.SetArgs(ctx, s.jtiKey(jti), "1", redis.SetArgs{ExpireAt: until}).Err(); err != nil {
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.SetArgs(ctx, s.jtiKey(jti), "1", redis.SetArgs{ExpireAt: until})
+		p.Publish(ctx, authn.ChangesChannel(s.base), "j "+jti)
+		return nil
+	})
+	if err != nil {
 		return unavailable(op, err)
 	}
 	return nil
