@@ -142,9 +142,11 @@ func TestPasswordChangeByCLIEndsSessions(t *testing.T) {
 
 // The session auth hash on its own: a session whose user's auth secret
 // changed, by any writer and even if the session escaped the index, is
-// dead at its next request and deleted.
+// dead at its next request and deleted. (A writer that bypasses the
+// stores announces nothing: with the principal cache on, the gateway
+// sees such a change at the entry's next reload, within cache.ttl.)
 func TestSessionAuthHashChecked(t *testing.T) {
-	g := newGateway(t)
+	g := newGateway(t, withoutCache)
 	ctx := context.Background()
 	id := g.login(t, "alice")
 	if !g.alive(t, id) {
@@ -364,11 +366,17 @@ func (h *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.P
 	}
 }
 
-// An authenticated request costs one Redis round trip in steady state:
-// session, user, groups and permissions in one script, and the
-// write-back of activity inside it when due.
+// withoutCache turns the principal cache and decision memo off.
+func withoutCache(c *config.Config, _ *fs.FS) {
+	off := false
+	c.Cache.Enabled = &off
+}
+
+// Without the principal cache an authenticated request costs one Redis
+// round trip: session, user, groups and permissions in one script, and
+// the write-back of activity inside it when due.
 func TestAuthenticatedRequestOneRoundTrip(t *testing.T) {
-	g := newGateway(t, withSession(func(s *config.Session) { s.RefreshInterval = 50 * time.Millisecond }))
+	g := newGateway(t, withoutCache, withSession(func(s *config.Session) { s.RefreshInterval = 50 * time.Millisecond }))
 	cookie := &http.Cookie{Name: g.cfg.Session.CookieName, Value: g.login(t, "alice")}
 	hook := &roundTrips{}
 	g.rdb.AddHook(hook)
@@ -394,6 +402,54 @@ func TestAuthenticatedRequestOneRoundTrip(t *testing.T) {
 			if n := hook.n.Load(); n != 1 {
 				t.Fatalf("GET %s (request %d) made %d Redis round trips, want 1", path, i, n)
 			}
+		}
+	}
+}
+
+// With the principal cache (the default) a session in steady state costs
+// no Redis round trip at all; the one script runs again only when the
+// write-back of activity is due (session.refresh_interval, which bounds
+// how long an entry is kept) or after a change was announced.
+func TestCachedRequestNoRoundTrip(t *testing.T) {
+	g := newGateway(t, withSession(func(s *config.Session) { s.RefreshInterval = 300 * time.Millisecond }))
+	cookie := &http.Cookie{Name: g.cfg.Session.CookieName, Value: g.login(t, "alice")}
+	hook := &roundTrips{}
+	g.rdb.AddHook(hook)
+	get := func(path string) int64 {
+		t.Helper()
+		hook.n.Store(0)
+		req, _ := http.NewRequest("GET", g.URL+path, nil)
+		req.AddCookie(cookie)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if body := readBody(t, resp); resp.StatusCode != 200 {
+			t.Fatalf("%s: %d %s", path, resp.StatusCode, body)
+		}
+		return hook.n.Load()
+	}
+	get("/editors/") // the first request loads the session (and may load the script)
+	for _, path := range []string{"/editors/", "/api/blog/post/7/", "/_gateway/me", "/editors/"} {
+		if n := get(path); n != 0 {
+			t.Fatalf("GET %s made %d Redis round trips, want 0 (answered from the cache)", path, n)
+		}
+	}
+	time.Sleep(350 * time.Millisecond) // the write-back is due
+	if n := get("/editors/"); n != 1 {
+		t.Fatalf("GET /editors/ with the write-back due made %d round trips, want 1", n)
+	}
+	if n := get("/editors/"); n != 0 {
+		t.Fatalf("after the write-back: %d round trips, want 0", n)
+	}
+	// An announced change drops the entry: the next request reads Redis.
+	if err := g.users.GrantUserPermission(context.Background(), "alice", "blog.view_post"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Second)
+	for get("/editors/") != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the announced change did not reach the cache within 1s")
 		}
 	}
 }
