@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/djangate/gateway/internal/profile"
 )
 
 // Store keeps users, groups and permissions in Redis.
@@ -24,7 +26,9 @@ import (
 //	                              ("1"/"0"), date_joined, last_login
 //	                              (RFC 3339 UTC, or ""), auth_secret (see
 //	                              User.AuthSecret; absent until the first
-//	                              password change)
+//	                              password change), profile (the custom
+//	                              fields as one JSON object, package
+//	                              profile; absent when there are none)
 //	P{auth}:usernames             HASH username -> id (case-sensitive, unique)
 //	P{auth}:user:<id>:groups      SET of group names
 //	P{auth}:user:<id>:perms       SET of direct permissions
@@ -119,9 +123,11 @@ func timeField(t time.Time) string {
 	return t.UTC().Format(time.RFC3339Nano)
 }
 
-// userFields is the hash of u without username (the scripts add it).
+// userFields is the hash of u without username (the scripts add it). The
+// profile field is left out when u has no profile values; u.Profile must
+// encode (profile.Encode), which callers check first (encodeProfile).
 func userFields(u *User) []any {
-	return []any{
+	fields := []any{
 		"email", u.Email,
 		"first_name", u.FirstName,
 		"last_name", u.LastName,
@@ -132,6 +138,19 @@ func userFields(u *User) []any {
 		"date_joined", timeField(u.DateJoined),
 		"last_login", timeField(u.LastLogin),
 	}
+	if enc, err := profile.Encode(u.Profile); err == nil && enc != "" {
+		fields = append(fields, "profile", enc)
+	}
+	return fields
+}
+
+// encodeProfile checks that u's profile can be stored (userFields would
+// otherwise leave it out).
+func encodeProfile(op string, u *User) error {
+	if _, err := profile.Encode(u.Profile); err != nil {
+		return fmt.Errorf("%s %q: %w", op, u.Username, err)
+	}
+	return nil
 }
 
 // parseUser decodes a user hash.
@@ -148,6 +167,13 @@ func parseUser(op string, id int64, m map[string]string) (*User, error) {
 	}
 	if u.Username == "" {
 		return nil, corrupt(op, "user "+strconv.FormatInt(id, 10)+" has no username")
+	}
+	if enc, ok := m["profile"]; ok {
+		p, err := profile.Decode(enc)
+		if err != nil {
+			return nil, corrupt(op, "user "+strconv.FormatInt(id, 10)+" field profile")
+		}
+		u.Profile = p
 	}
 	for _, f := range []struct {
 		name string
@@ -252,6 +278,9 @@ func (s *Store) CreateUser(ctx context.Context, u *User, password string) (*User
 			return nil, fmt.Errorf("%s %q: %w", op, nu.Username, err)
 		}
 		nu.Password = enc
+	}
+	if err := encodeProfile(op, &nu); err != nil {
+		return nil, err
 	}
 	if nu.DateJoined.IsZero() {
 		nu.DateJoined = time.Now()

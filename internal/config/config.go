@@ -73,6 +73,10 @@ type Config struct {
 	// Ops configures the operations listener: metrics, health,
 	// readiness and profiles, apart from the traffic.
 	Ops Ops `yaml:"ops"`
+	// ProfileFields declares the custom user fields (Django's custom user
+	// model or UserProfile): stored with each user, read by policies as
+	// input.user.profile.<name>, optionally forwarded upstream.
+	ProfileFields []ProfileField `yaml:"profile_fields"`
 }
 
 // Signup configures self-registration.

@@ -88,6 +88,7 @@ func (v *validator) validate(c *Config) {
 	v.tokens(c)
 	v.server(&c.Server)
 	v.ops(c)
+	v.profileFields(c)
 }
 
 func (v *validator) decisionLog(d *DecisionLog) {
