@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Values are a user's profile values by field name, each in its Go form
@@ -264,4 +265,18 @@ func sortedKeys(v Values) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// Plain is v for JSON documents (the upstream assertion's "profile" claim,
+// /me): strings, integers, booleans and string lists as themselves,
+// timestamps as RFC 3339 strings in UTC. Never nil.
+func (v Values) Plain() map[string]any {
+	out := make(map[string]any, len(v))
+	for name, x := range v {
+		if t, ok := x.(time.Time); ok {
+			x = t.UTC().Format(time.RFC3339Nano)
+		}
+		out[name] = x
+	}
+	return out
 }

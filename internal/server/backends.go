@@ -97,6 +97,11 @@ func (s *Server) identifyRequest(r *http.Request, st *reqState) {
 			break
 		}
 		if p != nil {
+			if p.IsAuthenticated() {
+				// The profile every later step reads (policy, headers,
+				// assertion, /me): declared fields, typed, with defaults.
+				p.Profile = s.profile.Effective(p.User.Profile)
+			}
 			st.principal = p
 			break
 		}

@@ -327,6 +327,7 @@ func meDocument(p *authn.Principal) map[string]any {
 		"is_active": u.IsActive, "is_staff": u.IsStaff, "is_superuser": u.IsSuperuser,
 		"date_joined": u.DateJoined.UTC().Format(time.RFC3339), "last_login": lastLogin,
 		"groups": groups, "permissions": perms, "backend": p.Backend,
+		"profile": p.Profile.Plain(),
 	}
 }
 
