@@ -195,3 +195,23 @@ func TestImportDjangoCustomUserModel(t *testing.T) {
 		t.Errorf("import without --user-model:\n%s", r)
 	}
 }
+
+func TestPolicyEvalSeesProfile(t *testing.T) {
+	setup := func(t *testing.T, e *testEnv) {
+		withProfileFields(t, e)
+		e.mustCreateUser(t, "alice", pwOld, func(u *authn.User) { u.Profile = profile.Values{"department": "sales"} })
+		e.mustGrantUser(t, "alice", "reports.view_report")
+	}
+	runCases(t, []cliCase{
+		{
+			name: "own department", setup: setup,
+			invocation: invoke("policy", "eval", "--user", "alice", "--path", "/reports/departments/sales/"),
+			wantStdout: []string{"decision:  allow"},
+		},
+		{
+			name: "other department", setup: setup,
+			invocation: invoke("policy", "eval", "--user", "alice", "--path", "/reports/departments/ops/"),
+			wantStdout: []string{`decision:  deny: route 4 (prefix /reports/): has reports.view_report; denied by profile rule: reports of department "ops" are for members of that department only`},
+		},
+	})
+}
