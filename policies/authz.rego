@@ -16,13 +16,26 @@ import data.gateway.django
 # ---------------------------------------------------------------------------
 
 # The decision object. Always defined: a request no route matches is denied.
+# It is the route table's decision (route_decision), narrowed by the
+# profile rules (profile_denials, below): an allow that a profile rule
+# objects to becomes a deny.
 default decision := {"allow": false, "reason": "no route matches"}
+
+decision := {"allow": false, "reason": concat("", [d.reason, "; denied by profile rule: ", reasons[0]])} if {
+	d := route_decision
+	d.allow == true
+	reasons := sort(profile_denials)
+	count(reasons) > 0
+} else := route_decision
+
+# The route table's decision.
+default route_decision := {"allow": false, "reason": "no route matches"}
 
 # The fast paths come first: the most common allows, checked with as few
 # steps as possible. Each gives exactly what the general rule at the end
 # gives for the same request (it is only a shortcut through verdict), so
 # reading the general rule is enough to know what the policy decides.
-decision := {"allow": true, "reason": concat("", [info.label, required.has])} if {
+route_decision := {"allow": true, "reason": concat("", [info.label, required.has])} if {
 	# An active user (not a superuser) holding the model permission for
 	# the method.
 	info := route_info[route_index]
@@ -293,6 +306,42 @@ post_id := id if {
 	regex.match(`^[1-9][0-9]{0,18}$`, id)
 	input.request.path == concat("", ["/api/blog/post/", id, "/"])
 }
+
+# ---------------------------------------------------------------------------
+# Profile rules (EXAMPLE: edit or replace this section).
+#
+# Rules on the custom user fields ops declare in config.yaml
+# (profile_fields), read as input.user.profile.<name> with their declared
+# types (see "Profile fields" in policies/README.md). profile_denials can
+# only NARROW the route table: each element is a reason to deny a request
+# the routes allow; it never allows anything.
+#
+# A field a user has no value for (and no default) is absent from
+# input.user.profile, so write these rules with `not` around the positive
+# condition, as below: an absent value then denies instead of making the
+# rule undefined.
+#
+# The example: department reports, /reports/departments/<department>/...,
+# are readable only by users whose profile field "department" is that
+# department, on top of route 4's reports.view_report (superusers too: a
+# department is not a permission). It needs a declared string field named
+# department; without one every such request is denied.
+# ---------------------------------------------------------------------------
+
+profile_denials contains sprintf("reports of department %q are for members of that department only", [dept]) if {
+	dept := report_department
+	not user_in_department(dept)
+}
+
+# The department of /reports/departments/<department>/..., from the
+# percent-decoded segments; undefined for other paths.
+report_department := dept if {
+	["reports", "departments", dept] = array.slice(input.request.parsed_path, 0, 3)
+	is_string(dept)
+	dept != ""
+}
+
+user_in_department(dept) if input.user.profile.department == dept
 
 # ---------------------------------------------------------------------------
 # Route data validation. The gateway refuses to load a policy whose

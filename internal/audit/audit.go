@@ -57,6 +57,9 @@ const (
 	UserDeleted     = "user_deleted"
 	UserActivated   = "user_activated"
 	UserDeactivated = "user_deactivated"
+	// UserProfileChanged: profile fields were set or unset; field
+	// profile_fields lists their names (never their values).
+	UserProfileChanged = "user_profile_changed"
 	// UserPermissionGranted and UserPermissionRevoked: field permission.
 	UserPermissionGranted = "user_permission_granted"
 	UserPermissionRevoked = "user_permission_revoked"

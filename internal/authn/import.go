@@ -179,6 +179,9 @@ func validateImportSet(set ImportSet) error {
 			return fmt.Errorf("user %q: %w (listed twice)", name, ErrUserExists)
 		}
 		users[name] = true
+		if err := encodeProfile("user", &iu.User); err != nil {
+			return err
+		}
 		for _, g := range iu.Groups {
 			if !groups[g] {
 				return fmt.Errorf("user %q: group %q: %w among the imported groups", name, g, ErrGroupNotFound)
@@ -468,6 +471,10 @@ func (s *Store) Import(ctx context.Context, set ImportSet, prior *ImportState) (
 		flat := make([]string, len(fields))
 		for i, f := range fields {
 			flat[i] = f.(string)
+		}
+		if _, had := prior.userHash[name]["profile"]; had && len(u.Profile) == 0 {
+			// The set's profile replaces the stored one, even when empty.
+			flat = append(flat, "profile", "")
 		}
 		if replaced {
 			flat = append(flat, "auth_secret", newAuthSecret())

@@ -3,6 +3,7 @@ package authn
 import (
 	"context"
 	"errors"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -102,7 +103,7 @@ func TestImportCreatesThenUpdates(t *testing.T) {
 	must(t, err)
 	want := set.Users[0].User
 	want.ID = res.Created["alice"]
-	if *alice != want {
+	if !reflect.DeepEqual(*alice, want) {
 		t.Errorf("alice = %+v\nwant    %+v", *alice, want)
 	}
 	p, err := e.store.LoadPrincipal(ctx, alice.ID, "")
@@ -207,7 +208,7 @@ func TestImportKeepsBytes(t *testing.T) {
 	must(t, err)
 	want := set.Users[0].User
 	want.ID = got.ID
-	if *got != want {
+	if !reflect.DeepEqual(*got, want) {
 		t.Errorf("read back %+v\nwant %+v", *got, want)
 	}
 	members, err := e.store.GroupMembers(context.Background(), "Équipe 0 1")

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/djangate/gateway/internal/profile"
 )
 
 // Store keeps users, groups and permissions in Redis.
@@ -29,7 +31,10 @@ import (
 //	                              until the first password change), and
 //	                              s:<session key id> -> expiry (Unix ms),
 //	                              one per session of the user (the user's
-//	                              session index, package sessionstore)
+//	                              session index, package sessionstore),
+//	                              profile (the custom fields as one JSON
+//	                              object, package profile; absent when
+//	                              there are none)
 //	P{auth}:usernames             HASH username -> id (case-sensitive, unique)
 //	P{auth}:user:<id>:groups      SET of group names
 //	P{auth}:user:<id>:perms       SET of direct permissions
@@ -157,7 +162,9 @@ const SessionFieldPrefix = "s:"
 
 // userFields is the hash of u without username (the scripts add it). It
 // and parseUser are the one place that encodes and decodes the user
-// record.
+// record. The profile field is left out when u has no profile values;
+// u.Profile must encode (profile.Encode), which callers check first
+// (encodeProfile).
 func userFields(u *User) []any {
 	f := []any{
 		"email", u.Email,
@@ -165,13 +172,26 @@ func userFields(u *User) []any {
 		"last_name", u.LastName,
 	}
 	f = append(f, passwordFields(u.Password)...)
-	return append(f,
+	f = append(f,
 		"is_active", boolField(u.IsActive),
 		"is_staff", boolField(u.IsStaff),
 		"is_superuser", boolField(u.IsSuperuser),
 		"date_joined", timeField(u.DateJoined),
 		"last_login", timeField(u.LastLogin),
 	)
+	if enc, err := profile.Encode(u.Profile); err == nil && enc != "" {
+		f = append(f, "profile", enc)
+	}
+	return f
+}
+
+// encodeProfile checks that u's profile can be stored (userFields would
+// otherwise leave it out).
+func encodeProfile(op string, u *User) error {
+	if _, err := profile.Encode(u.Profile); err != nil {
+		return fmt.Errorf("%s %q: %w", op, u.Username, err)
+	}
+	return nil
 }
 
 // parseUser decodes a user hash. It ignores the session index fields
@@ -192,6 +212,13 @@ func parseUser(op string, id int64, m map[string]string) (*User, error) {
 	}
 	if pw2, ok := m["password2"]; !ok || pw2 != "" && len(m["password"]) != ListpackValueMax {
 		return nil, corrupt(op, "user "+strconv.FormatInt(id, 10)+" field password2")
+	}
+	if enc, ok := m["profile"]; ok {
+		p, err := profile.Decode(enc)
+		if err != nil {
+			return nil, corrupt(op, "user "+strconv.FormatInt(id, 10)+" field profile")
+		}
+		u.Profile = p
 	}
 	for _, f := range []struct {
 		name string
@@ -296,6 +323,9 @@ func (s *Store) CreateUser(ctx context.Context, u *User, password string) (*User
 			return nil, fmt.Errorf("%s %q: %w", op, nu.Username, err)
 		}
 		nu.Password = enc
+	}
+	if err := encodeProfile(op, &nu); err != nil {
+		return nil, err
 	}
 	if nu.DateJoined.IsZero() {
 		nu.DateJoined = time.Now()

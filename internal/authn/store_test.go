@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -101,7 +102,7 @@ func TestCreateAndGetUser(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, got := range []*User{byID, byName} {
-		if *got != *u {
+		if !reflect.DeepEqual(*got, *u) {
 			t.Errorf("read back %+v\nwant %+v", *got, *u)
 		}
 	}
@@ -202,7 +203,7 @@ func TestImportedHashAndNormalization(t *testing.T) {
 	}
 	got, err := e.store.GetUser(ctx, u.ID)
 	must(t, err)
-	if *got != *u {
+	if !reflect.DeepEqual(*got, *u) {
 		t.Errorf("read back %+v\nwant %+v", *got, *u)
 	}
 }

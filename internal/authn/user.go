@@ -7,6 +7,8 @@ package authn
 import (
 	"errors"
 	"time"
+
+	"github.com/djangate/gateway/internal/profile"
 )
 
 // Sentinel errors. Callers test them with errors.Is; storage errors from
@@ -42,6 +44,11 @@ type User struct {
 	// replaces it, which ends the user's other sessions; the automatic
 	// re-hash at login does not. Empty until the first change.
 	AuthSecret string
+	// Profile holds the user's custom field values as stored (package
+	// profile): what was set, whether or not it is still declared. The
+	// store keeps them without a schema; profile.Schema.Effective gives
+	// the profile the gateway acts on. nil when none.
+	Profile profile.Values
 }
 
 // Principal is the identity attached to a request. A nil User means
@@ -58,6 +65,11 @@ type Principal struct {
 	// Backend names the authentication backend that identified the user
 	// ("session").
 	Backend string
+	// Profile is the user's effective profile (profile.Schema.Effective
+	// of User.Profile): declared fields with their typed values or
+	// defaults. The server fills it in once it has identified the user;
+	// policies, identity headers, the upstream assertion and /me read it.
+	Profile profile.Values
 }
 
 // Anonymous is the principal of a request without credentials.

@@ -7,10 +7,12 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 
 	"github.com/djangate/gateway/internal/authn"
+	"github.com/djangate/gateway/internal/profile"
 )
 
 // Request is what the policy learns about the HTTP request.
@@ -59,7 +61,7 @@ var inputKeys = []string{
 	"user", "request",
 	"is_authenticated", "is_anonymous", "username", "email", "first_name",
 	"last_name", "is_active", "is_staff", "is_superuser", "groups",
-	"permissions", "backend", "session",
+	"permissions", "backend", "session", "profile",
 	"method", "path", "parsed_path", "host", "port", "scheme", "query",
 	"parsed_query", "query_malformed", "headers", "client_ip", "upstream",
 	"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS",
@@ -166,6 +168,7 @@ func buildUser(ts *terms, p *authn.Principal) *ast.Term {
 			[2]*ast.Term{key("groups"), ast.ArrayTerm()},
 			[2]*ast.Term{key("permissions"), ast.SetTerm()},
 			[2]*ast.Term{key("backend"), ts.str("")},
+			[2]*ast.Term{key("profile"), ast.ObjectTerm()},
 		)
 	}
 	u := p.User
@@ -197,7 +200,40 @@ func buildUser(ts *terms, p *authn.Principal) *ast.Term {
 		[2]*ast.Term{key("groups"), ts.term(ast.NewArray(groupTerms...))},
 		[2]*ast.Term{key("permissions"), ts.term(perms)},
 		[2]*ast.Term{key("backend"), ast.InternedTerm(p.Backend)},
+		[2]*ast.Term{key("profile"), buildProfile(ts, p.Profile)},
 	))
+}
+
+// buildProfile returns input.user.profile: the effective profile with
+// typed values. Strings, integers (numbers), booleans and string lists
+// (arrays) are themselves; timestamps are RFC 3339 strings in UTC, which
+// time.parse_rfc3339_ns reads and which compare in time order when they
+// have the same precision.
+func buildProfile(ts *terms, values profile.Values) *ast.Term {
+	obj := ast.NewObjectWithCapacity(len(values))
+	for name, v := range values {
+		var t *ast.Term
+		switch v := v.(type) {
+		case string:
+			t = ts.str(v)
+		case int64:
+			t = ast.IntNumberTerm(int(v))
+		case bool:
+			t = ast.InternedTerm(v)
+		case []string:
+			items := make([]*ast.Term, len(v))
+			for i, s := range v {
+				items[i] = ts.str(s)
+			}
+			t = ts.term(ast.NewArray(items...))
+		case time.Time:
+			t = ts.str(v.UTC().Format(time.RFC3339Nano))
+		default:
+			continue // Schema.Effective gives only the types above
+		}
+		obj.Insert(ts.str(name), t)
+	}
+	return ts.term(obj)
 }
 
 func buildRequest(ts *terms, r *Request) (*ast.Term, error) {

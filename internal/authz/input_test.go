@@ -3,10 +3,12 @@ package authz
 import (
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 
 	"github.com/djangate/gateway/internal/authn"
+	"github.com/djangate/gateway/internal/profile"
 )
 
 func TestBuildInputUser(t *testing.T) {
@@ -14,7 +16,7 @@ func TestBuildInputUser(t *testing.T) {
 		"is_authenticated": false, "is_anonymous": true,
 		"username": "", "email": "", "first_name": "", "last_name": "",
 		"is_active": false, "is_staff": false, "is_superuser": false,
-		"groups": [], "permissions": set(), "backend": ""
+		"groups": [], "permissions": set(), "backend": "", "profile": {}
 	}`
 	cases := []struct {
 		name string
@@ -41,7 +43,7 @@ func TestBuildInputUser(t *testing.T) {
 				"is_active": true, "is_staff": true, "is_superuser": false,
 				"groups": ["editors", "writers"],
 				"permissions": {"blog.change_post", "blog.view_post"},
-				"backend": "session"
+				"backend": "session", "profile": {}
 			}`,
 		},
 		{
@@ -51,7 +53,23 @@ func TestBuildInputUser(t *testing.T) {
 				"is_authenticated": true, "is_anonymous": false,
 				"username": "root", "email": "", "first_name": "", "last_name": "",
 				"is_active": false, "is_staff": false, "is_superuser": true,
-				"groups": [], "permissions": set(), "backend": "session"
+				"groups": [], "permissions": set(), "backend": "session", "profile": {}
+			}`,
+		},
+		{
+			"profile values keep their types",
+			&authn.Principal{User: &authn.User{Username: "pat", IsActive: true}, Backend: "session", Profile: profile.Values{
+				"department": "sales", "level": int64(3), "contractor": false,
+				"tags": []string{"a", "b"}, "empty_tags": []string{},
+				"hired": time.Date(2021, 3, 4, 5, 6, 7, 800_000_000, time.UTC),
+			}},
+			`{
+				"is_authenticated": true, "is_anonymous": false,
+				"username": "pat", "email": "", "first_name": "", "last_name": "",
+				"is_active": true, "is_staff": false, "is_superuser": false,
+				"groups": [], "permissions": set(), "backend": "session",
+				"profile": {"department": "sales", "level": 3, "contractor": false,
+					"tags": ["a", "b"], "empty_tags": [], "hired": "2021-03-04T05:06:07.8Z"}
 			}`,
 		},
 	}

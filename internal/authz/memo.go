@@ -7,10 +7,12 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 
 	"github.com/djangate/gateway/internal/authn"
+	"github.com/djangate/gateway/internal/profile"
 )
 
 // The decision memo. A compiled policy that calls no nondeterministic
@@ -291,6 +293,38 @@ func appendUser(b []byte, p *authn.Principal) []byte {
 	b = appendStrs(b, p.Groups)
 	b = appendStrs(b, p.Permissions)
 	b = appendStr(b, p.Backend)
+	return appendProfile(b, p.Profile)
+}
+
+// appendProfile writes the effective profile as buildProfile reads it:
+// names sorted, each value with its type.
+func appendProfile(b []byte, values profile.Values) []byte {
+	b = binary.AppendUvarint(b, uint64(len(values)))
+	if len(values) == 0 {
+		return b
+	}
+	names := make([]string, 0, len(values))
+	for name := range values {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		b = appendStr(b, name)
+		switch v := values[name].(type) {
+		case string:
+			b = appendStr(append(b, 's'), v)
+		case int64:
+			b = binary.AppendVarint(append(b, 'i'), v)
+		case bool:
+			b = appendBool(append(b, 'b'), v)
+		case []string:
+			b = appendStrs(append(b, 'l'), v)
+		case time.Time:
+			b = appendStr(append(b, 't'), v.UTC().Format(time.RFC3339Nano))
+		default:
+			b = append(b, '?') // buildProfile leaves it out too
+		}
+	}
 	return b
 }
 

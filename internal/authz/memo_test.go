@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/djangate/gateway/internal/authn"
+	"github.com/djangate/gateway/internal/profile"
 	"github.com/djangate/gateway/policies"
 )
 
@@ -141,6 +142,16 @@ func TestMemoKeyCoversUser(t *testing.T) {
 				return false
 			}
 			v.Set(reflect.Append(v, reflect.ValueOf("extra")))
+		case reflect.Map:
+			if v.Type() != reflect.TypeOf(profile.Values{}) {
+				return false
+			}
+			m := profile.Values{"dept": "sales", "n": int64(3), "ok": true, "tags": []string{"a"}, "at": time.Unix(5, 0)}
+			for k, x := range v.Interface().(profile.Values) {
+				m[k] = x
+			}
+			m["dept"] = "other"
+			v.Set(reflect.ValueOf(m))
 		case reflect.Struct:
 			if v.Type() != reflect.TypeOf(time.Time{}) {
 				return false
@@ -165,6 +176,29 @@ func TestMemoKeyCoversUser(t *testing.T) {
 			t.Fatalf("User.%s has a type this test cannot vary (%s): teach it", ut.Field(i).Name, ut.Field(i).Type)
 		}
 		check("User."+ut.Field(i).Name, p)
+	}
+	// Each kind of profile value, changed on its own.
+	for name, v := range map[string]any{"dept": "x", "n": int64(1), "ok": true, "tags": []string{"a"}, "at": time.Unix(1, 0)} {
+		p, q := base(), base()
+		p.Profile = profile.Values{name: v}
+		switch v := v.(type) {
+		case string:
+			q.Profile = profile.Values{name: v + "!"}
+		case int64:
+			q.Profile = profile.Values{name: v + 1}
+		case bool:
+			q.Profile = profile.Values{name: !v}
+		case []string:
+			q.Profile = profile.Values{name: append(v, "b")}
+		case time.Time:
+			q.Profile = profile.Values{name: v.Add(time.Second)}
+		}
+		if userTerm(p) == userTerm(q) {
+			t.Fatalf("profile %s: the test's two values build the same input", name)
+		}
+		if keyOf(p) == keyOf(q) {
+			t.Errorf("profile %s of type %T changes input.user but not the memo key", name, v)
+		}
 	}
 	pt := reflect.TypeOf(authn.Principal{})
 	for i := range pt.NumField() {

@@ -59,7 +59,7 @@ func commands() []command {
 		{"changepassword", "USERNAME [--password-stdin]", "Change a user's password.", cmdChangePassword},
 		{"hash-password", "[--config FILE] < password", "Print a hash of the password on stdin, made with the first configured hasher.", cmdHashPassword},
 		{"import-django", "[--config FILE] [--dry-run] FILE", "Import users, groups and permissions from `manage.py dumpdata auth contenttypes` (FILE, or - for stdin).", cmdImportDjango},
-		{"user", "create|list|show|activate|deactivate|delete|grant|revoke ...", "Manage users (`gateway user help`).", cmdUser},
+		{"user", "create|list|show|set-field|unset-field|activate|deactivate|delete|grant|revoke ...", "Manage users (`gateway user help`).", cmdUser},
 		{"group", "create|list|show|delete|add-user|remove-user|grant|revoke ...", "Manage groups (`gateway group help`).", cmdGroup},
 		{"sessions", "list|revoke ...", "List or end a user's sessions (`gateway sessions help`).", cmdSessions},
 		{"unlock", "USER|IP [--config FILE]", "Lift a login lockout: forget the failed logins of a username or client IP.", cmdUnlock},

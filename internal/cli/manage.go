@@ -20,6 +20,8 @@ func cmdCreateSuperuser(ctx context.Context, env *runEnv, args []string) error {
 	username := fs.String("username", "", "username (required)")
 	email := fs.String("email", "", "email address")
 	noinput := fs.Bool("noinput", false, "do not prompt; read the password from GATEWAY_SUPERUSER_PASSWORD")
+	var fields fieldFlags
+	fs.Var(&fields, "field", fieldUsage)
 	if _, err := parse(fs, args, 0, 0); err != nil {
 		return err
 	}
@@ -41,12 +43,13 @@ func cmdCreateSuperuser(ctx context.Context, env *runEnv, args []string) error {
 			password = p
 		}
 	}
-	return createUser(ctx, env, *cfgPath, u, password, !*noinput, "Superuser created successfully.")
+	return createUser(ctx, env, *cfgPath, u, fields, password, !*noinput, "Superuser created successfully.")
 }
 
-// createUser opens the store, asks for a password when ask is set, and
-// creates u. u.Password "!" asks for an unusable password.
-func createUser(ctx context.Context, env *runEnv, cfgPath string, u *authn.User, password string, ask bool, done string) error {
+// createUser opens the store, asks for required profile fields and a
+// password when ask is set, and creates u with the --field values. u.Password
+// "!" asks for an unusable password.
+func createUser(ctx context.Context, env *runEnv, cfgPath string, u *authn.User, fields []string, password string, ask bool, done string) error {
 	// Normalize as CreateUser will, so the existence check below sees the
 	// name that would be stored ("ﬁnn" is "finn").
 	u.Username = authn.NormalizeUsername(u.Username)
@@ -61,6 +64,9 @@ func createUser(ctx context.Context, env *runEnv, cfgPath string, u *authn.User,
 	if _, err := id.store.GetUserByUsername(ctx, u.Username); err == nil {
 		return fmt.Errorf("user %q: %w", u.Username, authn.ErrUserExists)
 	} else if !errors.Is(err, authn.ErrUserNotFound) {
+		return err
+	}
+	if u.Profile, err = env.profileValues(id.profile, fields, ask); err != nil {
 		return err
 	}
 	switch {
@@ -183,8 +189,9 @@ func flagValue(fs *flag.FlagSet, name string) string { return fs.Lookup(name).Va
 
 func cmdUser(ctx context.Context, env *runEnv, args []string) error {
 	return dispatch(ctx, env, "user", []sub{
-		{name: "create", args: "USERNAME [--email E] [--first-name F] [--last-name L] [--staff] [--superuser] [--inactive] [--password-stdin|--unusable-password]", min: 1, max: 1,
+		{name: "create", args: "USERNAME [--email E] [--first-name F] [--last-name L] [--staff] [--superuser] [--inactive] [--field NAME=VALUE]... [--password-stdin|--unusable-password]", min: 1, max: 1,
 			flags: func(fs *flag.FlagSet) {
+				fs.Var(&fieldFlags{}, "field", fieldUsage)
 				fs.String("email", "", "email address")
 				fs.String("first-name", "", "first name")
 				fs.String("last-name", "", "last name")
@@ -198,6 +205,13 @@ func cmdUser(ctx context.Context, env *runEnv, args []string) error {
 				u := &authn.User{
 					Username: pos[0], Email: flagValue(fs, "email"), FirstName: flagValue(fs, "first-name"), LastName: flagValue(fs, "last-name"),
 					IsStaff: flagValue(fs, "staff") == "true", IsSuperuser: flagValue(fs, "superuser") == "true", IsActive: flagValue(fs, "inactive") != "true",
+				}
+				var err error
+				// Required fields are asked for on a terminal, unless
+				// stdin carries the password.
+				interactive := flagValue(fs, "password-stdin") != "true"
+				if u.Profile, err = env.profileValues(id.profile, *fs.Lookup("field").Value.(*fieldFlags), interactive); err != nil {
+					return err
 				}
 				var password string
 				switch {
@@ -267,8 +281,11 @@ func cmdUser(ctx context.Context, env *runEnv, args []string) error {
 			} {
 				fmt.Fprintf(tw, "%s:\t%s\n", row[0], row[1])
 			}
+			writeProfile(tw, id.profile, u)
 			return tw.Flush()
 		}},
+		{name: "set-field", args: "USERNAME NAME=VALUE...", min: 2, max: -1, run: setFields},
+		{name: "unset-field", args: "USERNAME NAME...", min: 2, max: -1, run: unsetFields},
 		{name: "activate", args: "USERNAME", min: 1, max: 1, run: setActive(true)},
 		{name: "deactivate", args: "USERNAME", min: 1, max: 1, run: setActive(false)},
 		{name: "delete", args: "USERNAME", min: 1, max: 1, run: func(ctx context.Context, env *runEnv, id *identity, _ *flag.FlagSet, pos []string) error {

@@ -310,6 +310,8 @@ func loadPrincipal(ctx context.Context, env *runEnv, cfgPath, username string) (
 	if !p.User.IsActive {
 		return authn.Anonymous, fmt.Sprintf("(user %q is inactive: the gateway treats its session as anonymous)", username), nil
 	}
+	// The profile the policy sees, as the server fills it in.
+	p.Profile = id.profile.Effective(p.User.Profile)
 	return p, "", nil
 }
 

@@ -55,7 +55,7 @@ func regoLine(t *testing.T, prefix string) string {
 }
 
 func TestPolicyEval(t *testing.T) {
-	fastPath := `decision := {"allow": true, "reason": concat("", [info.label, required.has])} if {`
+	fastPath := `route_decision := {"allow": true, "reason": concat("", [info.label, required.has])} if {`
 	permRule := regoLine(t, fastPath)
 	routeRule := regoLine(t, "route_index := min(matching_routes)")
 	prefixRule := regoLine(t, "\tstartswith(input.request.path, r.prefix)")

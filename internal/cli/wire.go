@@ -16,6 +16,7 @@ import (
 	"github.com/djangate/gateway/internal/authn"
 	"github.com/djangate/gateway/internal/authz"
 	"github.com/djangate/gateway/internal/config"
+	"github.com/djangate/gateway/internal/profile"
 	"github.com/djangate/gateway/internal/redisclient"
 	"github.com/djangate/gateway/internal/throttle"
 )
@@ -61,6 +62,7 @@ type identity struct {
 	validators *authn.Validators
 	rdb        redis.UniversalClient
 	cfg        *config.Config
+	profile    *profile.Schema
 }
 
 // checker returns the password validators for u, as a CLI check. An empty
@@ -104,7 +106,12 @@ func (e *runEnv) openIdentity(ctx context.Context, configPath string) (*identity
 		rdb.Close()
 		return nil, fmt.Errorf("password_validators: %w", err)
 	}
-	return &identity{store: authn.NewStore(rdb, cfg.Redis.KeyPrefix, hs), hashers: hs, validators: vs, rdb: rdb, cfg: cfg}, nil
+	schema, err := cfg.ProfileSchema()
+	if err != nil {
+		rdb.Close()
+		return nil, err
+	}
+	return &identity{store: authn.NewStore(rdb, cfg.Redis.KeyPrefix, hs), hashers: hs, validators: vs, rdb: rdb, cfg: cfg, profile: schema}, nil
 }
 
 func (id *identity) Close() { id.rdb.Close() }

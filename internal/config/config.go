@@ -75,6 +75,10 @@ type Config struct {
 	Ops Ops `yaml:"ops"`
 	// Cache configures the decision memo and the principal cache.
 	Cache Cache `yaml:"cache"`
+	// ProfileFields declares the custom user fields (Django's custom user
+	// model or UserProfile): stored with each user, read by policies as
+	// input.user.profile.<name>, optionally forwarded upstream.
+	ProfileFields []ProfileField `yaml:"profile_fields"`
 }
 
 // Signup configures self-registration.

@@ -293,9 +293,40 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 			return
 		}
 		v.SetInt(int64(dur))
+	case kindValue:
+		d.anyValue(n, v, path)
 	default:
 		// Unreachable for Config; TestSchemaSupported guards it.
 		d.fail(path, n, "unsupported setting type %s", v.Type())
+	}
+}
+
+// anyValue decodes a Value: a scalar, kept as text with its tag, or a
+// list of scalars (strings, numbers and timestamps as their text).
+func (d *decoder) anyValue(n *yaml.Node, v reflect.Value, path string) {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		switch tag := n.ShortTag(); tag {
+		case "!!str", "!!int", "!!float", "!!bool", "!!timestamp":
+			v.Set(reflect.ValueOf(Value{Set: true, Tag: tag, Text: n.Value}))
+		default:
+			d.fail(path, n, "must be a scalar or a list, got a value tagged %s", quoteValue(tag))
+		}
+	case yaml.SequenceNode:
+		list := make([]string, len(n.Content))
+		for i, e := range n.Content {
+			if !d.spend(e) {
+				return
+			}
+			s, ok := d.str(e, indexPath(path, i))
+			if !ok {
+				return
+			}
+			list[i] = s
+		}
+		v.Set(reflect.ValueOf(Value{Set: true, IsList: true, List: list}))
+	default:
+		d.fail(path, n, "must be a scalar or a list, got %s", describe(n))
 	}
 }
 

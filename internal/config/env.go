@@ -197,6 +197,10 @@ func setFromEnv(v reflect.Value, k kind, value string) string {
 		} else {
 			v.SetBool(b)
 		}
+	case kindValue:
+		// Text, parsed by the type another setting gives (profile values
+		// as on the command line).
+		v.Set(reflect.ValueOf(Value{Set: true, Text: value}))
 	case kindDuration:
 		d, msg := parseDuration(value)
 		if msg != "" {

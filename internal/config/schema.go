@@ -25,13 +25,20 @@ const (
 	kindStrings          // []string
 	kindStructs          // []struct (a list of mappings)
 	kindStruct           // struct (a mapping)
+	kindValue            // Value: a scalar or list whose type another setting gives
 )
 
-var durationType = reflect.TypeFor[time.Duration]()
+var (
+	durationType = reflect.TypeFor[time.Duration]()
+	valueType    = reflect.TypeFor[Value]()
+)
 
 func kindOf(t reflect.Type) kind {
-	if t == durationType {
+	switch t {
+	case durationType:
 		return kindDuration
+	case valueType:
+		return kindValue
 	}
 	switch t.Kind() {
 	case reflect.String:

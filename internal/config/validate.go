@@ -89,6 +89,7 @@ func (v *validator) validate(c *Config) {
 	v.server(&c.Server)
 	v.ops(c)
 	v.cache(&c.Cache)
+	v.profileFields(c)
 }
 
 func (v *validator) decisionLog(d *DecisionLog) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -212,7 +213,7 @@ func TestImportUpdatesExisting(t *testing.T) {
 		t.Errorf("replacing alice's password hash kept her auth secret")
 	}
 	want.AuthSecret = got.AuthSecret
-	if *got != want {
+	if !reflect.DeepEqual(*got, want) {
 		t.Errorf("alice = %+v\nwant  %+v", *got, want)
 	}
 	// The outsider and legacy are untouched; alice left legacy on both sides.

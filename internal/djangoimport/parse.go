@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/djangate/gateway/internal/authn"
+	"github.com/djangate/gateway/internal/profile"
 )
 
 // ErrInvalidFixture is wrapped by every *Error.
@@ -94,8 +95,23 @@ type Fixture struct {
 	// Groups are sorted by name; their permissions are sorted.
 	Groups []authn.ImportGroup
 	// Users are sorted by username; their groups and permissions are
-	// sorted. ID is zero.
+	// sorted. ID is zero. User.Profile holds the values of the custom
+	// user model's columns mapped onto profile fields.
 	Users []authn.ImportUser
+	// Unmapped are the custom user model's columns that no profile field
+	// takes, sorted: they are not imported.
+	Unmapped []UnmappedColumn
+	// MissingRequired counts, per required profile field without a
+	// default, the users the fixture gives no value: they are imported
+	// without one, like users created before the field was declared.
+	MissingRequired map[string]int
+}
+
+// UnmappedColumn is a column of the custom user model that was not
+// imported, and how many users have a value (not null) in it.
+type UnmappedColumn struct {
+	Column string
+	Users  int
 }
 
 // Set is the fixture as the store imports it.
@@ -163,6 +179,13 @@ type user struct {
 // parser collects problems while it decodes.
 type parser struct {
 	problems []Problem
+	// userModel is the model holding users ("auth.user" or the custom
+	// user model); profile and columns map extra columns onto profile
+	// fields (profile.go).
+	userModel string
+	profile   *profile.Schema
+	columns   map[string]string // column -> profile field
+	unmapped  map[string]int    // column -> users having it
 }
 
 func (p *parser) add(o *obj, field, format string, args ...any) {
@@ -178,13 +201,21 @@ func (p *parser) add(o *obj, field, format string, args ...any) {
 // or without --natural-foreign/--natural-primary, validates it and
 // resolves every reference. Objects may come in any order. On failure the
 // error is an *Error listing every problem found.
-func Parse(data []byte) (*Fixture, error) {
+func Parse(data []byte) (*Fixture, error) { return ParseWith(data, Options{}) }
+
+// ParseWith is Parse for a project with a custom user model and profile
+// fields (see Options).
+func ParseWith(data []byte, o Options) (*Fixture, error) {
 	p := &parser{}
+	if err := p.setOptions(o); err != nil {
+		return nil, err
+	}
 	fx := p.parse(data)
 	if len(p.problems) > 0 {
 		slices.SortStableFunc(p.problems, func(a, b Problem) int { return a.Index - b.Index })
 		return nil, &Error{Problems: p.problems}
 	}
+	p.profileReport(fx)
 	return fx, nil
 }
 
@@ -246,7 +277,7 @@ func (p *parser) parse(data []byte) *Fixture {
 			perms = append(perms, p.permission(o, fields))
 		case modelGroup:
 			groups = append(groups, p.group(o, fields))
-		case modelUser:
+		case p.userModel:
 			users = append(users, p.user(o, fields))
 		}
 	}
@@ -321,9 +352,12 @@ func (p *parser) object(i int, raw json.RawMessage) (*obj, map[string]json.RawMe
 		o.model = app + "." + strings.ToLower(model)
 	}
 	switch o.model {
-	case modelContentType, modelPermission, modelGroup, modelUser:
+	case modelContentType, modelPermission, modelGroup, p.userModel:
+	case modelUser:
+		p.add(o, "", "model %q is not the user model %q (--user-model): a project with a custom user model has no auth.user objects", o.model, p.userModel)
+		return nil, nil
 	default:
-		p.add(o, "", "model %q is not imported: the file must hold only `manage.py dumpdata auth contenttypes` (auth.user, auth.group, auth.permission, contenttypes.contenttype)", o.model)
+		p.add(o, "", "model %q is not imported: the file must hold only `manage.py dumpdata auth contenttypes %s` (%s, auth.group, auth.permission, contenttypes.contenttype)", o.model, p.userDump(), p.userModel)
 		return nil, nil
 	}
 	var fields map[string]json.RawMessage
@@ -343,7 +377,7 @@ func (p *parser) object(i int, raw json.RawMessage) (*obj, map[string]json.RawMe
 		_ = json.Unmarshal(fields["codename"], &name)
 	case modelGroup:
 		_ = json.Unmarshal(fields["name"], &name)
-	case modelUser:
+	case p.userModel:
 		_ = json.Unmarshal(fields["username"], &name)
 	}
 	o.name = name
@@ -570,7 +604,12 @@ var userFields = []string{"password", "last_login", "is_superuser", "username", 
 
 func (p *parser) user(o *obj, fields map[string]json.RawMessage) *user {
 	us := &user{obj: *o}
-	f := p.fieldsOf(&us.obj, fields, userFields...)
+	builtin := fields
+	if p.userModel != modelUser {
+		// A custom user model: its extra columns go to profile fields.
+		builtin = p.profileColumns(&us.obj, &us.u, fields)
+	}
+	f := p.fieldsOf(&us.obj, builtin, userFields...)
 	u := &us.u
 	if _, ok := fields["username"]; !ok {
 		p.add(&us.obj, "username", "missing")

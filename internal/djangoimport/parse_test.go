@@ -413,7 +413,7 @@ func TestParseDefaults(t *testing.T) {
 ]`))
 	u := fx.Users[0]
 	want := authn.User{Username: "min", IsActive: true, DateJoined: time.Date(2021, 3, 4, 5, 6, 7, 500_000_000, time.UTC)}
-	if u.User != want || len(u.Groups) != 0 || len(u.Permissions) != 0 {
+	if !reflect.DeepEqual(u.User, want) || len(u.Groups) != 0 || len(u.Permissions) != 0 {
 		t.Errorf("user %+v, want %+v", u, want)
 	}
 	if len(fx.Groups) != 1 || fx.Groups[0].Name != "g" || len(fx.Models) != 0 {

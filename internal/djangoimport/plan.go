@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/djangate/gateway/internal/authn"
+	"github.com/djangate/gateway/internal/profile"
 )
 
 // Changes is what an import changes in the store, or would change (dry
@@ -196,6 +197,42 @@ func diffUser(old, u *authn.User) []FieldChange {
 	flag("is_superuser", old.IsSuperuser, u.IsSuperuser)
 	when("date_joined", old.DateJoined, u.DateJoined)
 	when("last_login", old.LastLogin, u.LastLogin)
+	out = append(out, diffProfile(old.Profile, u.Profile)...)
+	return out
+}
+
+// diffProfile lists the profile fields whose stored form differs, as
+// "profile.<name>" changes; a value absent on one side shows as null.
+func diffProfile(old, u profile.Values) []FieldChange {
+	names := make([]string, 0, len(old)+len(u))
+	for k := range old {
+		names = append(names, k)
+	}
+	for k := range u {
+		if _, ok := old[k]; !ok {
+			names = append(names, k)
+		}
+	}
+	slices.Sort(names)
+	show := func(v profile.Values, name string) (string, string) {
+		x, ok := v[name]
+		if !ok {
+			return "", "null"
+		}
+		enc, err := profile.Encode(profile.Values{name: x})
+		if err != nil {
+			return "?", "?"
+		}
+		return enc, strconv.Quote(profile.FormatText(x))
+	}
+	var out []FieldChange
+	for _, name := range names {
+		encA, a := show(old, name)
+		encB, b := show(u, name)
+		if encA != encB {
+			out = append(out, FieldChange{Name: "profile." + name, Old: a, New: b})
+		}
+	}
 	return out
 }
 

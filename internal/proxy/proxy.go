@@ -36,6 +36,13 @@
 //     upstreams should percent-decode each value (Python:
 //     urllib.parse.unquote). An empty email or group list leaves that
 //     header absent.
+//   - Profile headers: each profile field given a header
+//     (Options.ProfileHeaders) is sent like the identity headers: strings
+//     percent-encoded as above, string lists joined with "," like groups,
+//     integers in decimal, booleans "true"/"false", timestamps in RFC 3339
+//     UTC. A field without a value, an empty string or an empty list
+//     leaves its header absent. The names are stripped from client
+//     requests in every spelling, like the identity headers.
 //   - Cookies: the gateway's own cookies (session, CSRF) are removed from
 //     every Cookie header; other cookies are kept verbatim and in order,
 //     joined into one Cookie header, which is dropped when empty.
@@ -62,12 +69,15 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/djangate/gateway/internal/canonical"
 	"github.com/djangate/gateway/internal/config"
+	"github.com/djangate/gateway/internal/profile"
 )
 
 // ErrUpstreamUnavailable is wrapped by errors for upstreams that could not
@@ -95,9 +105,19 @@ type Options struct {
 	StripHeaders []string
 	// AssertionHeader carries Identity.Assertion upstream; empty for none.
 	AssertionHeader string
+	// ProfileHeaders forward profile fields (Identity.Profile) upstream,
+	// each in its own header. Like the identity headers they are removed
+	// from client requests in every spelling.
+	ProfileHeaders []ProfileHeader
 	// Observe, when set, is called with each upstream's name and the time
 	// from forwarding a request to receiving its response headers.
 	Observe func(upstream string, d time.Duration)
+}
+
+// ProfileHeader names the header that carries one profile field.
+type ProfileHeader struct {
+	Field  string // the profile field's name
+	Header string // the header's name
 }
 
 // Identity is the authenticated user forwarded to upstreams. A nil
@@ -106,6 +126,9 @@ type Identity struct {
 	Username string
 	Email    string
 	Groups   []string
+	// Profile is the user's effective profile; the fields with a
+	// ProfileHeader are forwarded.
+	Profile profile.Values
 	// Assertion is a signed JWT naming the user (upstream_assertion), sent
 	// in Options.AssertionHeader; empty for none.
 	Assertion string
@@ -132,7 +155,8 @@ type Proxy struct {
 	upstreams []*Upstream
 	// Canonical identity header names ("" when not configured).
 	userHeader, emailHeader, groupsHeader string
-	assertionHeader                       string // "" when upstream_assertion is off
+	assertionHeader                       string          // "" when upstream_assertion is off
+	profileHeaders                        []ProfileHeader // canonical header names
 	observe                               func(string, time.Duration)
 	// Normalised names removed from every forwarded request.
 	reserved    []string
@@ -194,6 +218,22 @@ func New(upstreams []config.Upstream, headers config.IdentityHeaders, stripCooki
 		}
 		seen[n] = h.key
 		*h.dst = http.CanonicalHeaderKey(h.name)
+		p.reserved = append(p.reserved, n)
+	}
+	for _, ph := range opts.ProfileHeaders {
+		key := "profile field " + strconv.Quote(ph.Field)
+		if !validToken(ph.Header) {
+			return nil, fmt.Errorf("proxy: %s: %q is not a valid header name", key, ph.Header)
+		}
+		n := normalize(ph.Header)
+		if slices.Contains(forbiddenIdentity, n) || slices.Contains(alwaysStripped, n) || strings.HasPrefix(n, "x-forwarded-") {
+			return nil, fmt.Errorf("proxy: %s: %q is reserved", key, ph.Header)
+		}
+		if other, dup := seen[n]; dup {
+			return nil, fmt.Errorf("proxy: %s: %q clashes with %s", key, ph.Header, other)
+		}
+		seen[n] = key
+		p.profileHeaders = append(p.profileHeaders, ProfileHeader{Field: ph.Field, Header: http.CanonicalHeaderKey(ph.Header)})
 		p.reserved = append(p.reserved, n)
 	}
 	p.reserved = append(p.reserved, alwaysStripped...)
@@ -517,6 +557,39 @@ func (p *Proxy) setIdentity(h http.Header, id *Identity) {
 			h.Set(p.groupsHeader, b.String())
 		}
 	}
+	for _, ph := range p.profileHeaders {
+		if v, ok := profileHeaderValue(id.Profile[ph.Field]); ok {
+			h.Set(ph.Header, v)
+		}
+	}
+}
+
+// profileHeaderValue is the header value of a profile value, encoded as
+// the identity headers are: strings percent-encoded where needed; string
+// lists joined with "," after percent-encoding "," in items (as groups);
+// integers in decimal; booleans "true" or "false"; timestamps RFC 3339 in
+// UTC. An absent value, an empty string and an empty list send no header.
+func profileHeaderValue(v any) (string, bool) {
+	switch v := v.(type) {
+	case string:
+		return encodeValue(v, false), v != ""
+	case int64:
+		return strconv.FormatInt(v, 10), true
+	case bool:
+		return strconv.FormatBool(v), true
+	case []string:
+		var b strings.Builder
+		for i, s := range v {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			appendEncoded(&b, s, true)
+		}
+		return b.String(), len(v) > 0
+	case time.Time:
+		return v.UTC().Format(time.RFC3339Nano), !v.IsZero()
+	}
+	return "", false
 }
 
 const upperHex = "0123456789ABCDEF"

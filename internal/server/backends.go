@@ -129,7 +129,18 @@ func (b sessionBackend) identify(r *http.Request, st *reqState) (*authn.Principa
 		return nil, nil
 	}
 	st.sessionID = ck.Value
-	sess, p, err := s.sessions.Load(r.Context(), ck.Value, time.Now(), s.lifetime())
+	now, lt := time.Now(), s.lifetime()
+	key, member := "", ""
+	if s.principals != nil {
+		member = sessionstore.Member(ck.Value)
+		key = sessionKey(member)
+		if cs, ok := s.cachedSession(key, now, lt); ok {
+			st.session = cs.sess
+			return cs.p, nil
+		}
+	}
+	seq := s.principals.Begin()
+	sess, p, err := s.sessions.Load(r.Context(), ck.Value, now, lt)
 	switch {
 	case errors.Is(err, sessionstore.ErrNotFound):
 		return nil, nil
@@ -153,7 +164,11 @@ func (b sessionBackend) identify(r *http.Request, st *reqState) (*authn.Principa
 		// Django's ModelBackend.get_user: an inactive user's session is anonymous.
 		return nil, nil
 	}
+	s.ready(p)
 	st.session = sess
+	if s.principals != nil {
+		s.cacheSession(key, member, seq, sess, p, now, lt)
+	}
 	return p, nil
 }
 
@@ -220,11 +235,13 @@ func (b *bearerBackend) identify(r *http.Request, st *reqState) (*authn.Principa
 }
 
 func (b *bearerBackend) identifyOwn(r *http.Request, st *reqState, tok string) (*authn.Principal, error) {
-	now := time.Now()
-	key := tokenKey(tok)
-	if ct, ok := b.s.cachedAccess(key, now); ok {
-		st.tokenFamily = ct.claims.Family
-		return ct.p, nil
+	now, key := time.Now(), ""
+	if b.s.principals != nil {
+		key = tokenKey(tok)
+		if ct, ok := b.s.cachedAccess(key, now); ok {
+			st.tokenFamily = ct.claims.Family
+			return ct.p, nil
+		}
 	}
 	seq := b.s.principals.Begin()
 	c, err := b.own.VerifyAccess(tok)
@@ -251,6 +268,7 @@ func (b *bearerBackend) identifyOwn(r *http.Request, st *reqState, tok string) (
 		return nil, badToken("user inactive or credentials changed")
 	}
 	st.tokenFamily = c.Family
+	b.s.ready(p)
 	b.s.cacheAccess(key, seq, c, p, now)
 	return p, nil
 }
@@ -318,7 +336,8 @@ func (s *Server) provisionedPrincipal(ctx context.Context, username, email strin
 			return nil, err
 		}
 	}
-	return s.users.LoadPrincipal(ctx, u.ID, backend)
+	p, err := s.users.LoadPrincipal(ctx, u.ID, backend)
+	return s.ready(p), err
 }
 
 // basicBackend identifies by HTTP Basic credentials.
@@ -354,7 +373,7 @@ func (b basicBackend) identify(r *http.Request, st *reqState) (*authn.Principal,
 		p, err := s.users.LoadPrincipal(r.Context(), uid, config.BackendBasic)
 		switch {
 		case err == nil && p.User.IsActive && sameHash(p.User.Password, hash):
-			return p, nil
+			return s.ready(p), nil
 		case err == nil, errors.Is(err, authn.ErrUserNotFound):
 			// The password changed (or was re-hashed), the user was
 			// deactivated or deleted: check the credentials from scratch.
@@ -372,7 +391,7 @@ func (b basicBackend) identify(r *http.Request, st *reqState) (*authn.Principal,
 		return nil, err
 	}
 	s.basicCache.put(username, password, p.User.ID, p.User.Password, now)
-	return p, nil
+	return s.ready(p), nil
 }
 
 // remoteUserBackend identifies by the header a trusted fronting SSO sets

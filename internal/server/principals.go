@@ -20,13 +20,32 @@ import (
 // <member>" and "u <uid>", an access token with "u <uid>", "f <family>"
 // and "j <jti>".
 
-// cachedSessions is a Sessions whose Load answers from the principal
-// cache while it is live.
+// ready completes a principal just loaded from the store, before anyone
+// else sees it (cached principals are shared by concurrent requests and
+// never modified): the profile every later step reads (policy, headers,
+// assertion, /me), declared fields, typed, with defaults. It returns p.
+func (s *Server) ready(p *authn.Principal) *authn.Principal {
+	if p.IsAuthenticated() {
+		p.Profile = s.profile.Effective(p.User.Profile)
+	}
+	return p
+}
+
+// cachedSessions is a Sessions that drops a session from the principal
+// cache as it deletes it, so that this gateway never serves it again
+// even before the store's announcement arrives.
 type cachedSessions struct {
 	Sessions
 	cache *principalcache.Cache
 }
 
+func (c cachedSessions) Delete(ctx context.Context, id string) error {
+	c.cache.Remove(sessionKey(sessionstore.Member(id)))
+	return c.Sessions.Delete(ctx, id)
+}
+
+// cachedSession is a live session whose auth hash was checked, and its
+// ready principal.
 type cachedSession struct {
 	sess *sessionstore.Session
 	p    *authn.Principal
@@ -34,36 +53,29 @@ type cachedSession struct {
 
 func sessionKey(member string) string { return "s" + member }
 
-func (c cachedSessions) Load(ctx context.Context, id string, now time.Time, lt sessionstore.Lifetime) (*sessionstore.Session, *authn.Principal, error) {
-	member := sessionstore.Member(id)
-	key := sessionKey(member)
-	if v, ok := c.cache.Get(key); ok {
-		cs := v.(*cachedSession)
-		if now.Before(lt.Expiry(cs.sess.CreatedAt, cs.sess.LastActivity)) {
-			return cs.sess, cs.p, nil
-		}
-		// Expired since: Redis says so and cleans up.
+// cachedSession returns the cached session under key unless it ended
+// since (its idle or absolute deadline passed: Redis then says so and
+// cleans up).
+func (s *Server) cachedSession(key string, now time.Time, lt sessionstore.Lifetime) (*cachedSession, bool) {
+	v, ok := s.principals.Get(key)
+	if !ok {
+		return nil, false
 	}
-	seq := c.cache.Begin()
-	sess, p, err := c.Sessions.Load(ctx, id, now, lt)
-	if err != nil {
-		return sess, p, err
+	cs := v.(*cachedSession)
+	if !now.Before(lt.Expiry(cs.sess.CreatedAt, cs.sess.LastActivity)) {
+		return nil, false
 	}
-	// Kept at most until the next write-back of last activity is due, so
-	// the idle timeout is tracked as without the cache; never past the
-	// session's end. A refresh interval of 0 writes on every request:
-	// nothing is kept.
-	ttl := min(lt.Refresh, lt.Expiry(sess.CreatedAt, sess.LastActivity).Sub(now))
-	c.cache.Put(key, &cachedSession{sess: sess, p: p}, ttl, seq,
-		"s "+member, "u "+strconv.FormatInt(sess.UserID, 10))
-	return sess, p, nil
+	return cs, true
 }
 
-// Delete ends the session and drops it here at once; other gateways drop
-// it when the store's announcement reaches them.
-func (c cachedSessions) Delete(ctx context.Context, id string) error {
-	c.cache.Remove(sessionKey(sessionstore.Member(id)))
-	return c.Sessions.Delete(ctx, id)
+// cacheSession keeps a session at most until the next write-back of its
+// last activity is due, so the idle timeout is tracked as without the
+// cache, and never past the session's end. A refresh interval of 0
+// writes on every request: nothing is kept.
+func (s *Server) cacheSession(key, member string, seq uint64, sess *sessionstore.Session, p *authn.Principal, now time.Time, lt sessionstore.Lifetime) {
+	ttl := min(lt.Refresh, lt.Expiry(sess.CreatedAt, sess.LastActivity).Sub(now))
+	s.principals.Put(key, &cachedSession{sess: sess, p: p}, ttl, seq,
+		"s "+member, "u "+strconv.FormatInt(sess.UserID, 10))
 }
 
 // cachedToken is a verified gateway access token and its principal.

@@ -28,6 +28,7 @@ import (
 	"github.com/djangate/gateway/internal/config"
 	"github.com/djangate/gateway/internal/framing"
 	"github.com/djangate/gateway/internal/principalcache"
+	"github.com/djangate/gateway/internal/profile"
 	"github.com/djangate/gateway/internal/proxy"
 	"github.com/djangate/gateway/internal/sessionstore"
 	"github.com/djangate/gateway/internal/tokens"
@@ -157,6 +158,8 @@ type Server struct {
 	// principals caches sessions' and access tokens' principals; nil
 	// caches nothing (principals.go).
 	principals *principalcache.Cache
+	// profile is the declared profile fields (profile_fields).
+	profile *profile.Schema
 }
 
 // CSRFCookieName is the cookie holding the CSRF token. Like the session
@@ -189,6 +192,11 @@ func New(o Options) (*Server, error) {
 	if s.siteName == "" {
 		s.siteName = "Gateway"
 	}
+	profiles, err := o.Config.ProfileSchema()
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	s.profile = profiles
 	if err := s.loginGuards(o); err != nil {
 		return nil, err
 	}
@@ -226,6 +234,11 @@ func New(o Options) (*Server, error) {
 	popts.StripHeaders = []string{o.Config.Authentication.RemoteUser.Header, o.Config.UpstreamAssertion.Header}
 	if o.Config.UpstreamAssertion.Enabled {
 		popts.AssertionHeader = o.Config.UpstreamAssertion.Header
+	}
+	for _, f := range profiles.Fields() {
+		if f.Header != "" {
+			popts.ProfileHeaders = append(popts.ProfileHeaders, proxy.ProfileHeader{Field: f.Name, Header: f.Header})
+		}
 	}
 	s.proxy, err = proxy.New(o.Config.Upstreams, o.Config.IdentityHeaders,
 		[]string{o.Config.Session.CookieName, CSRFCookieName}, popts)

@@ -134,11 +134,12 @@ func (s *Server) identity(st *reqState, upstream string) (*proxy.Identity, error
 	if !p.IsAuthenticated() {
 		return nil, nil
 	}
-	id := &proxy.Identity{Username: p.User.Username, Email: p.User.Email, Groups: p.Groups}
+	id := &proxy.Identity{Username: p.User.Username, Email: p.User.Email, Groups: p.Groups, Profile: p.Profile}
 	if s.cfg.UpstreamAssertion.Enabled {
 		a := tokens.Assertion{
 			UserID: p.User.ID, Username: p.User.Username, Email: p.User.Email, Groups: p.Groups,
 			IsStaff: p.User.IsStaff, IsSuperuser: p.User.IsSuperuser, Backend: p.Backend, Audience: upstream,
+			Profile: p.Profile,
 		}
 		if st.session != nil && st.sessionID != "" {
 			sum := sha256.Sum256([]byte(st.sessionID))

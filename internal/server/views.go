@@ -144,6 +144,7 @@ func (s *Server) signedIn(c *gin.Context, user *authn.User, next string, asJSON 
 	}
 	if asJSON {
 		p, err := s.users.LoadPrincipal(r.Context(), user.ID, "session")
+		s.ready(p)
 		if err != nil {
 			s.fail(c, err)
 			return
@@ -327,6 +328,7 @@ func meDocument(p *authn.Principal) map[string]any {
 		"is_active": u.IsActive, "is_staff": u.IsStaff, "is_superuser": u.IsSuperuser,
 		"date_joined": u.DateJoined.UTC().Format(time.RFC3339), "last_login": lastLogin,
 		"groups": groups, "permissions": perms, "backend": p.Backend,
+		"profile": p.Profile.Plain(),
 	}
 }
 

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/djangate/gateway/internal/profile"
 )
 
 // MaxAccessTokenLen caps the length of a token VerifyAccess parses. The
@@ -333,24 +335,37 @@ type Assertion struct {
 	SessionHash          string // sha256 hex of the session id, "" when not a session
 	Backend              string // "session", "bearer", ...
 	Audience             string // the upstream's name
+	// Profile is the user's effective profile, sent as the "profile"
+	// claim (omitted when empty).
+	Profile profile.Values
 }
 
 // assertionClaims is the payload of an assertion JWT.
 type assertionClaims struct {
-	Iss         string   `json:"iss"`
-	Sub         string   `json:"sub"`
-	Aud         string   `json:"aud"`
-	Iat         int64    `json:"iat"`
-	Nbf         int64    `json:"nbf"`
-	Exp         int64    `json:"exp"`
-	Jti         string   `json:"jti"`
-	Username    string   `json:"username"`
-	Email       string   `json:"email"`
-	Groups      []string `json:"groups"`
-	IsStaff     bool     `json:"is_staff"`
-	IsSuperuser bool     `json:"is_superuser"`
-	Sid         string   `json:"sid,omitempty"`
-	Backend     string   `json:"backend"`
+	Iss         string         `json:"iss"`
+	Sub         string         `json:"sub"`
+	Aud         string         `json:"aud"`
+	Iat         int64          `json:"iat"`
+	Nbf         int64          `json:"nbf"`
+	Exp         int64          `json:"exp"`
+	Jti         string         `json:"jti"`
+	Username    string         `json:"username"`
+	Email       string         `json:"email"`
+	Groups      []string       `json:"groups"`
+	IsStaff     bool           `json:"is_staff"`
+	IsSuperuser bool           `json:"is_superuser"`
+	Sid         string         `json:"sid,omitempty"`
+	Backend     string         `json:"backend"`
+	Profile     map[string]any `json:"profile,omitempty"`
+}
+
+// profileClaim is the "profile" claim (profile.Values.Plain); nil when
+// there are no values, so the claim is left out.
+func profileClaim(v profile.Values) map[string]any {
+	if len(v) == 0 {
+		return nil
+	}
+	return v.Plain()
 }
 
 // Assert signs a for its upstream (header typ "JWT"), valid for ttl from
@@ -381,7 +396,7 @@ func (i *Issuer) Assert(a Assertion, ttl time.Duration) (string, error) {
 		Iat: iat, Nbf: iat, Exp: iat + int64(ttl/time.Second), Jti: jti,
 		Username: a.Username, Email: a.Email, Groups: groups,
 		IsStaff: a.IsStaff, IsSuperuser: a.IsSuperuser,
-		Sid: a.SessionHash, Backend: a.Backend,
+		Sid: a.SessionHash, Backend: a.Backend, Profile: profileClaim(a.Profile),
 	})
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", op, err)

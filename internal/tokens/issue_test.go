@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/djangate/gateway/internal/profile"
 )
 
 const (
@@ -418,6 +420,17 @@ func TestAssert(t *testing.T) {
 				{"bearer without groups", Assertion{UserID: 7, Username: "bot", IsSuperuser: true, Backend: "bearer", Audience: "shop"},
 					map[string]any{"sub": "7", "aud": "shop", "username": "bot", "email": "",
 						"groups": []any{}, "is_staff": false, "is_superuser": true, "backend": "bearer"}},
+				{"with a profile", Assertion{UserID: 9, Username: "pat", Backend: "session", Audience: "blog", Profile: profile.Values{
+					"department": "sales", "level": int64(3), "contractor": false, "tags": []string{"a", "b"},
+					"hired": time.Date(2021, 3, 4, 5, 6, 7, 0, time.FixedZone("CET", 3600)),
+				}},
+					map[string]any{"sub": "9", "aud": "blog", "username": "pat", "email": "",
+						"groups": []any{}, "is_staff": false, "is_superuser": false, "backend": "session",
+						"profile": map[string]any{"department": "sales", "level": 3, "contractor": false,
+							"tags": []any{"a", "b"}, "hired": "2021-03-04T04:06:07Z"}}},
+				{"an empty profile is no claim", Assertion{UserID: 9, Username: "pat", Backend: "session", Audience: "blog", Profile: profile.Values{}},
+					map[string]any{"sub": "9", "aud": "blog", "username": "pat", "email": "",
+						"groups": []any{}, "is_staff": false, "is_superuser": false, "backend": "session"}},
 			}
 			for _, tt := range tests {
 				t.Run(tt.name, func(t *testing.T) {
