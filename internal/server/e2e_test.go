@@ -140,7 +140,7 @@ func newGatewayWith(t testing.TB, change func(*server.Options), opts ...func(*co
 	rs := testredis.Start(t)
 	up := newUpstream(t)
 	cfg, policyFS := testConfig(t, up, func(r *config.Redis) { r.Addr = rs.Addr() }, opts)
-	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr(), MaxRetries: -1,
+	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr(), MaxRetries: -1, DialerRetries: 1, // as redisclient.New
 		DialTimeout: cfg.Redis.DialTimeout, ReadTimeout: cfg.Redis.ReadTimeout, WriteTimeout: cfg.Redis.WriteTimeout})
 	t.Cleanup(func() { rdb.Close() })
 	g := startGateway(t, cfg, policyFS, rdb, up, change)
@@ -806,27 +806,61 @@ func TestSpoofedIdentityHeadersStripped(t *testing.T) {
 	}
 }
 
+// TestRedisDownFailsClosed: once Redis is gone every request that needs
+// it is a 503 and nothing is forwarded. Without the principal cache that
+// holds from the first request; with it (the default), a session the
+// gateway holds in memory is served only until the changes channel is
+// known to be lost: at once when the connection closes (this test, in
+// practice within milliseconds), within cache.max_staleness when it goes
+// silent.
 func TestRedisDownFailsClosed(t *testing.T) {
-	g := newGateway(t)
-	c := g.client()
-	wantStatus(t, g.loginJSON(c, "alice", testPassword), 200)
-	wantStatus(t, g.do(c, "GET", "/editors/", nil, ""), 200)
-	g.redis.Stop()
-	before := g.up.count()
-	for _, path := range []string{"/editors/", "/account/", "/public/", "/_gateway/me"} {
-		resp := g.do(c, "GET", path, nil, "")
-		wantStatus(t, resp, 503)
-		if resp.Header.Get("Retry-After") == "" {
-			t.Fatalf("%s: 503 without Retry-After", path)
-		}
+	for _, tc := range []struct {
+		name  string
+		opts  []func(*config.Config, *fs.FS)
+		grace bool
+	}{
+		{"cache off", []func(*config.Config, *fs.FS){withoutCache}, false},
+		{"cache on", nil, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := newGateway(t, tc.opts...)
+			c := g.client()
+			wantStatus(t, g.loginJSON(c, "alice", testPassword), 200)
+			wantStatus(t, g.do(c, "GET", "/editors/", nil, ""), 200)
+			wantStatus(t, g.do(c, "GET", "/editors/", nil, ""), 200)
+			g.redis.Stop()
+			if tc.grace {
+				start := time.Now()
+				for {
+					r := g.do(c, "GET", "/editors/", nil, "")
+					readBody(t, r)
+					if r.StatusCode == 503 {
+						break
+					}
+					if time.Since(start) > g.cfg.Cache.MaxStaleness+200*time.Millisecond {
+						t.Fatalf("still %d %s after Redis stopped (cache.max_staleness %s)", r.StatusCode, time.Since(start), g.cfg.Cache.MaxStaleness)
+					}
+					time.Sleep(time.Millisecond)
+				}
+				t.Logf("503 from %s after Redis stopped", time.Since(start).Round(time.Microsecond))
+			}
+			before := g.up.count()
+			for _, path := range []string{"/editors/", "/account/", "/public/", "/_gateway/me"} {
+				resp := g.do(c, "GET", path, nil, "")
+				wantStatus(t, resp, 503)
+				if resp.Header.Get("Retry-After") == "" {
+					t.Fatalf("%s: 503 without Retry-After", path)
+				}
+			}
+			if got := g.up.count() - before; got != 0 {
+				t.Fatalf("%d requests forwarded while Redis was down", got)
+			}
+			// Logging in needs Redis too.
+			wantStatus(t, g.loginJSON(g.client(), "alice", testPassword), 503)
+			// A request without a session needs no Redis: public pages still work.
+			wantStatus(t, g.do(g.client(), "GET", "/public/", nil, ""), 200)
+		})
 	}
-	if got := g.up.count() - before; got != 0 {
-		t.Fatalf("%d requests forwarded while Redis was down", got)
-	}
-	// Logging in needs Redis too.
-	wantStatus(t, g.loginJSON(g.client(), "alice", testPassword), 503)
-	// A request without a session needs no Redis: public pages still work.
-	wantStatus(t, g.do(g.client(), "GET", "/public/", nil, ""), 200)
 }
 
 func TestUpstreamDown(t *testing.T) {
