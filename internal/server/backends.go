@@ -275,6 +275,16 @@ func (b *bearerBackend) identifyOwn(r *http.Request, st *reqState, tok string) (
 
 func (b *bearerBackend) identifyExternal(r *http.Request, ext *externalIssuer, tok string) (*authn.Principal, error) {
 	ctx := r.Context()
+	now, key := time.Now(), ""
+	if b.s.principals != nil {
+		// The IdP's token is what it is until it expires: verified,
+		// its user provisioned and its groups synchronised once.
+		key = tokenKey(tok)
+		if p, ok := b.s.cachedExternal(key, now); ok {
+			return p, nil
+		}
+	}
+	seq := b.s.principals.Begin()
 	id, err := ext.verify.Verify(ctx, tok)
 	switch {
 	case errors.Is(err, tokens.ErrUnavailable):
@@ -289,7 +299,11 @@ func (b *bearerBackend) identifyExternal(r *http.Request, ext *externalIssuer, t
 			groups = []string{}
 		}
 	}
-	return b.s.provisionedPrincipal(ctx, id.Username, id.Email, ext.cfg.CreateUsers, groups, config.BackendBearer, bearerChallenge)
+	p, err := b.s.provisionedPrincipal(ctx, id.Username, id.Email, ext.cfg.CreateUsers, groups, config.BackendBearer, bearerChallenge)
+	if err == nil && b.s.principals != nil {
+		b.s.cacheExternal(key, seq, p, id.ExpiresAt, now)
+	}
+	return p, err
 }
 
 // provisionedPrincipal loads the principal of a user named by a trusted

@@ -181,3 +181,23 @@ func TestBearerIssuerUnreachable(t *testing.T) {
 		t.Fatal("forwarded")
 	}
 }
+
+// TestBearerIssuerTokenCachedUntilUserChanges: an identity provider's
+// token is verified and its user provisioned once, then answered from the
+// principal cache; deactivating the user ends it within a second.
+func TestBearerIssuerTokenCachedUntilUserChanges(t *testing.T) {
+	p := newIdP(t)
+	g := newGateway(t, withIdP(p, false, false))
+	tok := "Bearer " + p.token(t, nil)
+	hook := &roundTrips{}
+	wantStatus(t, g.withAuth(t, nil, "/editors/x", tok), 200)
+	g.rdb.AddHook(hook)
+	wantStatus(t, g.withAuth(t, nil, "/editors/x", tok), 200)
+	if n := hook.n.Load(); n != 0 {
+		t.Fatalf("a known IdP token cost %d Redis round trips, want 0 (cached)", n)
+	}
+	if err := g.users.SetActive(context.Background(), "alice", false); err != nil {
+		t.Fatal(err)
+	}
+	eventuallyStatus(t, func() *http.Response { return g.withAuth(t, nil, "/editors/x", tok) }, 401)
+}

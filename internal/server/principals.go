@@ -112,3 +112,33 @@ func (s *Server) cacheAccess(key string, seq uint64, c *tokens.AccessClaims, p *
 	s.principals.Put(key, &cachedToken{claims: c, p: p}, c.ExpiresAt.Sub(now), seq,
 		"u "+strconv.FormatInt(p.User.ID, 10), "f "+c.Family, "j "+c.ID)
 }
+
+// cachedExternal returns the principal of an identity provider's token
+// (see cacheExternal).
+func (s *Server) cachedExternal(key string, now time.Time) (*authn.Principal, bool) {
+	v, ok := s.principals.Get(key)
+	if !ok {
+		return nil, false
+	}
+	ce := v.(*cachedExternalToken)
+	if !now.Before(ce.exp) {
+		return nil, false
+	}
+	return ce.p, true
+}
+
+type cachedExternalToken struct {
+	p   *authn.Principal
+	exp time.Time
+}
+
+// cacheExternal keeps an identity provider's token's principal until the
+// token expires (at most the cache's TTL), dropped with any change to
+// its user.
+func (s *Server) cacheExternal(key string, seq uint64, p *authn.Principal, exp, now time.Time) {
+	if exp.IsZero() {
+		return
+	}
+	s.principals.Put(key, &cachedExternalToken{p: p, exp: exp}, exp.Sub(now), seq,
+		"u "+strconv.FormatInt(p.User.ID, 10))
+}

@@ -59,6 +59,8 @@ type ExternalOptions struct {
 type Identity struct {
 	Issuer, Subject, Username, Email string
 	Groups                           []string // nil when GroupsClaim is unset
+	// ExpiresAt is the token's exp (Verify requires one).
+	ExpiresAt time.Time
 }
 
 // External verifies JWTs from one third-party issuer. It is safe for
@@ -443,6 +445,9 @@ func (e *External) identity(c jwt.MapClaims) (*Identity, error) {
 		return nil, extInvalid(`claim "sub" must be a non-empty string`)
 	}
 	id := &Identity{Issuer: e.issuer, Subject: sub}
+	if exp, err := c.GetExpirationTime(); err == nil && exp != nil {
+		id.ExpiresAt = exp.Time
+	}
 
 	var err error
 	if id.Username, err = extName(c, e.userClaim, "username"); err != nil {

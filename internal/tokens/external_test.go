@@ -453,7 +453,12 @@ func TestExternalVerify(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Verify: %v", err)
 			}
-			if got, want := extMarshal(id), extMarshal(tc.want); got != want {
+			if id.ExpiresAt.IsZero() {
+				t.Error("ExpiresAt is not the token's exp")
+			}
+			noExp := *id
+			noExp.ExpiresAt = time.Time{}
+			if got, want := extMarshal(&noExp), extMarshal(tc.want); got != want {
 				t.Errorf("identity\n got %s\nwant %s", got, want)
 			}
 			if id.Groups == nil {
@@ -477,7 +482,8 @@ func TestExternalVerifyDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := &Identity{Issuer: extTestIssuer, Subject: extClaims()["sub"].(string), Username: extClaims()["sub"].(string)}
+	want := &Identity{Issuer: extTestIssuer, Subject: extClaims()["sub"].(string), Username: extClaims()["sub"].(string),
+		ExpiresAt: extT0.Add(5 * time.Minute)}
 	if extMarshal(id) != extMarshal(want) || id.Groups != nil {
 		t.Errorf("got %+v, want %+v with nil Groups", id, want)
 	}
