@@ -139,6 +139,8 @@ type Engine struct {
 	// precompute step; tests compare both.
 	noPrecompute bool
 	memoSize     int
+
+	memoHits, memoMisses atomic.Uint64
 }
 
 // Status reports the policy in force and the outcome of the last reload.
@@ -281,9 +283,11 @@ func (e *Engine) Decide(ctx context.Context, in *Input) (Decision, error) {
 	}
 	k := p.memo.key(in)
 	if d, ok := p.memo.get(k); ok {
+		e.memoHits.Add(1)
 		d.Memoized = true
 		return d, nil
 	}
+	e.memoMisses.Add(1)
 	d, err := e.evaluate(ctx, p, in)
 	if err == nil {
 		p.memo.put(k, d)

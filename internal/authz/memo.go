@@ -126,6 +126,16 @@ func readDeps(c *ast.Compiler) inputDeps {
 	return d
 }
 
+// MemoStats are the decision memo's hits and misses since the engine
+// started, over every policy loaded, and the entries of the policy in
+// force (0 when its decisions are not memoized).
+func (e *Engine) MemoStats() (hits, misses uint64, entries int) {
+	if m := e.current.Load().memo; m != nil {
+		entries = m.len()
+	}
+	return e.memoHits.Load(), e.memoMisses.Load(), entries
+}
+
 // memoState says whether p's decisions are memoized, for the load log.
 func (p *policy) memoState() string {
 	switch {

@@ -96,8 +96,11 @@ func buildServer(ctx context.Context, cfg *config.Config, rdb redis.UniversalCli
 	if err != nil {
 		return nil, nil, err
 	}
+	pc := principalCache(ctx, cfg, rdb, log)
+	m.RegisterPrincipalCache(pc)
+	m.RegisterDecisionMemo(engine.MemoStats)
 	so := server.Options{
-		Principals:  principalCache(ctx, cfg, rdb, log),
+		Principals:  pc,
 		Config:      cfg,
 		Users:       users,
 		Sessions:    sessionstore.New(rdb, cfg.Redis.KeyPrefix),
