@@ -441,8 +441,8 @@ func (s *Store) Import(ctx context.Context, set ImportSet, prior *ImportState) (
 		b.str(g.Name).flag(gs.Exists).list(gs.Permissions).list(g.Permissions)
 	}
 	// Users: username, stored id ("" when new), stored hash (flat),
-	// stored groups, stored permissions, fields, groups, permissions, end
-	// sessions. Replacing an existing user's password hash is a password
+	// stored groups, stored permissions, fields, fields to delete, groups,
+	// permissions, end sessions. Replacing an existing user's password hash is a password
 	// change: the user gets a new auth secret and their sessions end (the
 	// gateway cannot tell whether the new hash is of the same password).
 	b.int(len(set.Users))
@@ -472,14 +472,14 @@ func (s *Store) Import(ctx context.Context, set ImportSet, prior *ImportState) (
 		for i, f := range fields {
 			flat[i] = f.(string)
 		}
-		if _, had := prior.userHash[name]["profile"]; had && len(u.Profile) == 0 {
-			// The set's profile replaces the stored one, even when empty.
-			flat = append(flat, "profile", "")
-		}
+		// The set's profile replaces the stored one, even when empty: the
+		// stored profile fields it does not write are deleted (the script
+		// checks first that the stored hash is still prior's).
+		del := staleProfileFields(prior.userHash[name], fields)
 		if replaced {
 			flat = append(flat, "auth_secret", newAuthSecret())
 		}
-		b.str(name).str(id).list(hash).list(groups).list(uperms).list(flat).list(iu.Groups).list(iu.Permissions).flag(replaced)
+		b.str(name).str(id).list(hash).list(groups).list(uperms).list(flat).list(del).list(iu.Groups).list(iu.Permissions).flag(replaced)
 	}
 
 	keys := []string{s.usernamesKey(), s.seqKey(), s.groupsKey(), s.permsKey(), s.modelsKey()}
@@ -593,7 +593,7 @@ end
 local users, creates = {}, false
 for k = 1, num() do
   local u = {name = nxt(), id = nxt(), hash = list(), oldgroups = list(), oldperms = list(),
-             fields = list(), groups = list(), perms = list(), endsessions = nxt() == '1'}
+             fields = list(), del = list(), groups = list(), perms = list(), endsessions = nxt() == '1'}
   if (redis.call('HGET', KEYS[1], u.name) or '') ~= u.id then return conflict('user ' .. u.name) end
   if u.id == '' then
     creates = true
@@ -650,6 +650,7 @@ for _, u in ipairs(users) do
   else
     key = base .. 'user:' .. id
     redis.call('HSET', key, unpack(u.fields))
+    if #u.del > 0 then redis.call('HDEL', key, unpack(u.del)) end
     if u.endsessions then end_sessions(base, id, u.sessions) end
   end
   local want = toset(u.groups)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/djangate/gateway/internal/profile"
 	"github.com/djangate/gateway/internal/testredis"
 )
 
@@ -294,6 +295,12 @@ func TestImportConflict(t *testing.T) {
 			must(t, s.DeclareModels(ctx, m))
 		}},
 		{"permission registered", func(t *testing.T, s *Store) { must(t, s.RegisterPermissions(ctx, "shop.add_order")) }},
+		// Profile fields are compared like the other fields of the user.
+		{"profile value changed", func(t *testing.T, s *Store) { setProfile(t, s, "alice", profile.Values{"department": "ops"}) }},
+		{"profile field added", func(t *testing.T, s *Store) {
+			setProfile(t, s, "alice", profile.Values{"department": "sales", "level": int64(2)})
+		}},
+		{"profile field removed", func(t *testing.T, s *Store) { setProfile(t, s, "alice", nil) }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -302,10 +309,12 @@ func TestImportConflict(t *testing.T) {
 			first.Users = first.Users[:1] // alice
 			first.Groups = first.Groups[:1]
 			first.Models = first.Models[:2]
+			first.Users[0].User.Profile = profile.Values{"department": "sales"}
 			mustImport(t, e.store, first)
 
 			set := importSet(t)
 			set.Users[0].User.Email = "changed@example.com"
+			set.Users[0].User.Profile = profile.Values{"department": "sales"}
 			st, err := e.store.ReadImportState(ctx, set)
 			must(t, err)
 			tc.change(t, e.store)
@@ -324,6 +333,12 @@ func TestImportConflict(t *testing.T) {
 			}
 		})
 	}
+}
+
+func setProfile(t *testing.T, s *Store, username string, values profile.Values) {
+	t.Helper()
+	_, err := s.UpdateProfile(context.Background(), username, func(profile.Values) (profile.Values, error) { return values, nil })
+	must(t, err)
 }
 
 // A key that cannot be written is found before the first write: the

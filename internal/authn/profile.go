@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 
@@ -14,16 +15,31 @@ import (
 // the same record more times than it retries.
 var ErrConcurrentUpdate = errors.New("the record kept changing concurrently; try again")
 
-// setProfileScript: KEYS user hash; ARGV expected profile ("" for none),
-// new profile ("" deletes the field), base, user id. Compare and set:
-// returns 0 without writing when the stored profile is not the expected
-// one.
+// setProfileScript: KEYS user hash; ARGV base, user id, n, then the
+// expected profile fields (n values: field, value, ...; see
+// profileFields), then the new ones. Compare and set: returns 0 without
+// writing unless the stored profile fields (ProfileFieldPrefix) are
+// exactly the expected ones; otherwise deletes every stored profile field
+// not among the new ones (and the legacy profile field), writes the new
+// ones and announces the change.
 var setProfileScript = redis.NewScript(LuaAnnounce + `
 if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('AUTHN_NO_USER') end
-local cur = redis.call('HGET', KEYS[1], 'profile') or ''
-if cur ~= ARGV[1] then return 0 end
-if ARGV[2] == '' then redis.call('HDEL', KEYS[1], 'profile') else redis.call('HSET', KEYS[1], 'profile', ARGV[2]) end
-announce(ARGV[3], 'u ' .. ARGV[4])
+local n = tonumber(ARGV[3])
+local want, new, stale = {}, {}, {'profile'}
+for i = 4, 3 + n, 2 do want[ARGV[i]] = ARGV[i + 1] end
+for i = 4 + n, #ARGV, 2 do new[ARGV[i]] = true end
+local h = redis.call('HGETALL', KEYS[1])
+for i = 1, #h, 2 do
+  if string.sub(h[i], 1, 2) == 'p:' then
+    if want[h[i]] ~= h[i + 1] then return 0 end
+    want[h[i]] = nil
+    if not new[h[i]] then stale[#stale + 1] = h[i] end
+  end
+end
+if next(want) ~= nil then return 0 end
+redis.call('HDEL', KEYS[1], unpack(stale))
+if #ARGV >= 4 + n then redis.call('HSET', KEYS[1], unpack(ARGV, 4 + n)) end
+announce(ARGV[1], 'u ' .. ARGV[2])
 return 1
 `)
 
@@ -32,12 +48,14 @@ const maxProfileRetries = 5
 
 // UpdateProfile changes the named user's stored profile: update receives
 // the stored values (a copy it may modify; nil when none) and returns the
-// values to store. The write is a compare and set on the stored profile,
-// retried when another change came in between, so concurrent updates of
-// different fields never undo each other. update may run more than once;
-// its error is returned as is. Validating the values against the schema is
-// the caller's job (profile.Schema.Validate); the store only checks that
-// they encode. Returns the values stored.
+// values to store. The write is a compare and set on the stored profile
+// (all its fields), retried when another change came in between, so
+// concurrent updates of different fields never undo each other. It
+// replaces the profile: fields of values no longer there are deleted.
+// update may run more than once; its error is returned as is. Validating
+// the values against the schema is the caller's job
+// (profile.Schema.Validate); the store only checks that they encode.
+// Returns the values stored.
 func (s *Store) UpdateProfile(ctx context.Context, username string, update func(profile.Values) (profile.Values, error)) (profile.Values, error) {
 	const op = "update profile"
 	u, err := s.GetUserByUsername(ctx, username)
@@ -46,26 +64,34 @@ func (s *Store) UpdateProfile(ctx context.Context, username string, update func(
 	}
 	key := s.userKey(u.ID)
 	for range maxProfileRetries {
-		cur, err := s.rdb.HGet(ctx, key, "profile").Result()
-		if errors.Is(err, redis.Nil) {
-			cur, err = "", nil
-		}
+		h, err := s.rdb.HGetAll(ctx, key).Result()
 		if err != nil {
 			return nil, storeError(fmt.Sprintf("%s %q", op, username), err)
 		}
-		old, err := profile.Decode(cur)
-		if err != nil {
-			return nil, corrupt(op, fmt.Sprintf("user %d field profile", u.ID))
+		if len(h) == 0 {
+			return nil, fmt.Errorf("%s %q: %w", op, username, ErrUserNotFound)
 		}
-		next, err := update(old)
+		cur, err := parseUser(op, u.ID, h)
 		if err != nil {
 			return nil, err
 		}
-		enc, err := profile.Encode(next)
+		next, err := update(cur.Profile)
+		if err != nil {
+			return nil, err
+		}
+		fields, err := profileFields(next)
 		if err != nil {
 			return nil, fmt.Errorf("%s %q: %w", op, username, err)
 		}
-		ok, err := setProfileScript.Run(ctx, s.rdb, []string{key}, cur, enc, s.base, u.ID).Int()
+		args := []any{s.base, u.ID, 0}
+		for k, v := range h {
+			if strings.HasPrefix(k, ProfileFieldPrefix) {
+				args = append(args, k, v)
+			}
+		}
+		args[2] = len(args) - 3
+		args = append(args, fields...)
+		ok, err := setProfileScript.Run(ctx, s.rdb, []string{key}, args...).Int()
 		if err != nil {
 			return nil, storeError(fmt.Sprintf("%s %q", op, username), err)
 		}

@@ -32,9 +32,11 @@ import (
 //	                              s:<session key id> -> expiry (Unix ms),
 //	                              one per session of the user (the user's
 //	                              session index, package sessionstore),
-//	                              profile (the custom fields as one JSON
-//	                              object, package profile; absent when
-//	                              there are none)
+//	                              and p:<name> -> value as JSON, one per
+//	                              custom field the user has a value for
+//	                              (the user's profile, package profile,
+//	                              see profileFields). Only the s: and p:
+//	                              fields contain a colon.
 //	P{auth}:usernames             HASH username -> id (case-sensitive, unique)
 //	P{auth}:user:<id>:groups      SET of group names
 //	P{auth}:user:<id>:perms       SET of direct permissions
@@ -51,9 +53,9 @@ import (
 // (hash-max-listpack-value) as a compact listpack, about three times
 // smaller than the hashtable it converts to on the first longer value. The
 // user record is laid out to stay a listpack for usual data: the password
-// hash, always longer, is split in two fields; the session index lives in
-// the user hash rather than in a key of its own. See README.md, "Redis
-// memory".
+// hash, always longer, is split in two fields; each profile value has a
+// field of its own; the session index lives in the user hash rather than
+// in a key of its own. See README.md, "Redis memory".
 //
 // Sessions live under the {auth} tag too, so that one script can read a
 // session together with its user's record, groups and permissions (one
@@ -157,14 +159,70 @@ func passwordFields(enc string) []any {
 
 // SessionFieldPrefix starts the user-hash fields that index the user's
 // sessions: "s:" + the session's key id, valued with its expiry (Unix
-// ms). No other field of the user hash contains a colon.
+// ms). Only these and the profile fields (ProfileFieldPrefix) of the user
+// hash contain a colon.
 const SessionFieldPrefix = "s:"
+
+// ProfileFieldPrefix starts the user-hash fields that hold the user's
+// profile: "p:" + the field's name, valued with its value as JSON
+// (profile.EncodeValue).
+const ProfileFieldPrefix = "p:"
+
+// legacyProfileField is where an early, unreleased layout kept the whole
+// profile as one JSON object (a typical one is longer than
+// ListpackValueMax, which turned the hash into a hashtable). parseUser
+// treats a non-empty one as corrupt; writers of the profile delete it.
+const legacyProfileField = "profile"
+
+// profileFields are the fields that store the profile values:
+// ProfileFieldPrefix + name -> profile.EncodeValue, sorted by name, none
+// for no values. One field per value keeps a typical profile's fields
+// within ListpackValueMax, so the user hash stays a listpack. Writers
+// replace the whole set: they delete the profile fields not in it
+// (staleProfileFields).
+func profileFields(values profile.Values) ([]any, error) {
+	if _, err := profile.Encode(values); err != nil { // checks each value and the size
+		return nil, err
+	}
+	names := make([]string, 0, len(values))
+	for name := range values {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	f := make([]any, 0, 2*len(names))
+	for _, name := range names {
+		enc, err := profile.EncodeValue(name, values[name])
+		if err != nil {
+			return nil, err
+		}
+		f = append(f, ProfileFieldPrefix+name, enc)
+	}
+	return f, nil
+}
+
+// staleProfileFields lists the fields of the stored user hash h that a
+// write of the profile fields fields (flat, as userFields or
+// profileFields) must delete: profile fields it does not write, and the
+// legacy profile field.
+func staleProfileFields(h map[string]string, fields []any) []string {
+	keep := make(map[string]bool, len(fields)/2)
+	for i := 0; i < len(fields); i += 2 {
+		keep[fields[i].(string)] = true
+	}
+	var out []string
+	for k := range h {
+		if (strings.HasPrefix(k, ProfileFieldPrefix) || k == legacyProfileField) && !keep[k] {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
 
 // userFields is the hash of u without username (the scripts add it). It
 // and parseUser are the one place that encodes and decodes the user
-// record. The profile field is left out when u has no profile values;
-// u.Profile must encode (profile.Encode), which callers check first
-// (encodeProfile).
+// record. u.Profile must encode (profileFields), which callers check
+// first (encodeProfile); its fields are otherwise left out.
 func userFields(u *User) []any {
 	f := []any{
 		"email", u.Email,
@@ -179,8 +237,8 @@ func userFields(u *User) []any {
 		"date_joined", timeField(u.DateJoined),
 		"last_login", timeField(u.LastLogin),
 	)
-	if enc, err := profile.Encode(u.Profile); err == nil && enc != "" {
-		f = append(f, "profile", enc)
+	if pf, err := profileFields(u.Profile); err == nil {
+		f = append(f, pf...)
 	}
 	return f
 }
@@ -188,14 +246,17 @@ func userFields(u *User) []any {
 // encodeProfile checks that u's profile can be stored (userFields would
 // otherwise leave it out).
 func encodeProfile(op string, u *User) error {
-	if _, err := profile.Encode(u.Profile); err != nil {
+	if _, err := profileFields(u.Profile); err != nil {
 		return fmt.Errorf("%s %q: %w", op, u.Username, err)
 	}
 	return nil
 }
 
 // parseUser decodes a user hash. It ignores the session index fields
-// (SessionFieldPrefix).
+// (SessionFieldPrefix) and collects the profile fields
+// (ProfileFieldPrefix); a profile value that does not decode
+// (profile.DecodeField), and a non-empty legacy profile field, make the
+// record corrupt.
 func parseUser(op string, id int64, m map[string]string) (*User, error) {
 	u := &User{
 		ID:        id,
@@ -213,12 +274,24 @@ func parseUser(op string, id int64, m map[string]string) (*User, error) {
 	if pw2, ok := m["password2"]; !ok || pw2 != "" && len(m["password"]) != ListpackValueMax {
 		return nil, corrupt(op, "user "+strconv.FormatInt(id, 10)+" field password2")
 	}
-	if enc, ok := m["profile"]; ok {
-		p, err := profile.Decode(enc)
-		if err != nil {
-			return nil, corrupt(op, "user "+strconv.FormatInt(id, 10)+" field profile")
+	if m[legacyProfileField] != "" {
+		// The unreleased one-field layout: not read (README.md, "Redis
+		// memory"); ignoring it would give the user defaults instead.
+		return nil, corrupt(op, "user "+strconv.FormatInt(id, 10)+" field profile (an earlier layout)")
+	}
+	for k, v := range m {
+		name, ok := strings.CutPrefix(k, ProfileFieldPrefix)
+		if !ok {
+			continue
 		}
-		u.Profile = p
+		x, err := profile.DecodeField(name, v)
+		if err != nil {
+			return nil, corrupt(op, "user "+strconv.FormatInt(id, 10)+" field "+k)
+		}
+		if u.Profile == nil {
+			u.Profile = profile.Values{}
+		}
+		u.Profile[name] = x
 	}
 	for _, f := range []struct {
 		name string

@@ -21,10 +21,11 @@ const MaxEncodedLength = 4096
 // ErrTooLarge reports a profile whose stored form exceeds MaxEncodedLength.
 var ErrTooLarge = errors.New("profile too large")
 
-// Encode is the stored form of values: one compact JSON object with keys
-// sorted, strings as JSON strings, integers as JSON integers, booleans as
-// true/false, string lists as arrays of strings and timestamps as RFC 3339
-// UTC strings. Empty values encode as "" (nothing stored).
+// Encode is the object form of values: one compact JSON object with keys
+// sorted and each value as EncodeValue writes it. Empty values encode as
+// "". The store keeps each value in a field of its own (EncodeValue);
+// this form bounds a profile's size (MaxEncodedLength) and shows values in
+// diffs.
 func Encode(values Values) (string, error) {
 	if len(values) == 0 {
 		return "", nil
@@ -32,48 +33,63 @@ func Encode(values Values) (string, error) {
 	var b strings.Builder
 	b.WriteByte('{')
 	for i, name := range sortedKeys(values) {
-		if !validName(name) {
-			return "", fmt.Errorf("%w: field name %s", ErrInvalidValue, quote(name))
+		enc, err := EncodeValue(name, values[name])
+		if err != nil {
+			return "", err
 		}
 		if i > 0 {
 			b.WriteByte(',')
 		}
 		b.WriteString(strconv.Quote(name)) // names are ASCII identifiers
 		b.WriteByte(':')
-		switch v := values[name].(type) {
-		case string:
-			if !utf8.ValidString(v) {
-				return "", fmt.Errorf("%w: %s: must be valid UTF-8", ErrInvalidValue, name)
-			}
-			writeJSONString(&b, v)
-		case int64:
-			b.WriteString(strconv.FormatInt(v, 10))
-		case bool:
-			b.WriteString(strconv.FormatBool(v))
-		case []string:
-			b.WriteByte('[')
-			for j, s := range v {
-				if !utf8.ValidString(s) {
-					return "", fmt.Errorf("%w: %s[%d]: must be valid UTF-8", ErrInvalidValue, name, j)
-				}
-				if j > 0 {
-					b.WriteByte(',')
-				}
-				writeJSONString(&b, s)
-			}
-			b.WriteByte(']')
-		case time.Time:
-			if v.IsZero() {
-				return "", fmt.Errorf("%w: %s: zero timestamp", ErrInvalidValue, name)
-			}
-			writeJSONString(&b, v.UTC().Format(time.RFC3339Nano))
-		default:
-			return "", fmt.Errorf("%w: %s: unsupported Go type %T", ErrInvalidValue, name, v)
-		}
+		b.WriteString(enc)
 	}
 	b.WriteByte('}')
 	if b.Len() > MaxEncodedLength {
 		return "", fmt.Errorf("%w: %d bytes stored, at most %d", ErrTooLarge, b.Len(), MaxEncodedLength)
+	}
+	return b.String(), nil
+}
+
+// EncodeValue is the stored form of the value v of the field name: compact
+// JSON, strings as JSON strings, integers as JSON integers, booleans as
+// true/false, string lists as arrays of strings and timestamps as RFC 3339
+// UTC strings. It checks the name (a valid field name) and the value (a
+// supported Go type, valid UTF-8), not the size (Encode).
+func EncodeValue(name string, v any) (string, error) {
+	if !validName(name) {
+		return "", fmt.Errorf("%w: field name %s", ErrInvalidValue, quote(name))
+	}
+	var b strings.Builder
+	switch v := v.(type) {
+	case string:
+		if !utf8.ValidString(v) {
+			return "", fmt.Errorf("%w: %s: must be valid UTF-8", ErrInvalidValue, name)
+		}
+		writeJSONString(&b, v)
+	case int64:
+		b.WriteString(strconv.FormatInt(v, 10))
+	case bool:
+		b.WriteString(strconv.FormatBool(v))
+	case []string:
+		b.WriteByte('[')
+		for j, s := range v {
+			if !utf8.ValidString(s) {
+				return "", fmt.Errorf("%w: %s[%d]: must be valid UTF-8", ErrInvalidValue, name, j)
+			}
+			if j > 0 {
+				b.WriteByte(',')
+			}
+			writeJSONString(&b, s)
+		}
+		b.WriteByte(']')
+	case time.Time:
+		if v.IsZero() {
+			return "", fmt.Errorf("%w: %s: zero timestamp", ErrInvalidValue, name)
+		}
+		writeJSONString(&b, v.UTC().Format(time.RFC3339Nano))
+	default:
+		return "", fmt.Errorf("%w: %s: unsupported Go type %T", ErrInvalidValue, name, v)
 	}
 	return b.String(), nil
 }
@@ -86,49 +102,29 @@ func writeJSONString(b *strings.Builder, s string) {
 	b.Write(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
 }
 
-// Decode parses a stored profile strictly: "" is no values; otherwise one
-// JSON object whose keys are valid field names, each once, and whose
-// values are strings, integers, booleans or arrays of strings; nothing
-// after it. Anything else wraps ErrCorrupt. Timestamps come back as their
+// DecodeField parses one stored value (EncodeValue's form) of the field
+// name, strictly: name must be a valid field name and s exactly one JSON
+// string, integer (no fraction, no exponent, in int64), boolean or array
+// of strings, in valid UTF-8, nothing after it (no null, no object, no
+// float). Anything else wraps ErrCorrupt. A timestamp comes back as its
 // text (see Values).
-func Decode(s string) (Values, error) {
-	if s == "" {
-		return nil, nil
+func DecodeField(name, s string) (any, error) {
+	if !validName(name) {
+		return nil, fmt.Errorf("%w: bad field name", ErrCorrupt)
 	}
 	if len(s) > MaxEncodedLength || !utf8.ValidString(s) {
-		return nil, fmt.Errorf("%w: too long or not UTF-8", ErrCorrupt)
+		return nil, fmt.Errorf("%w: field %s: too long or not UTF-8", ErrCorrupt, name)
 	}
 	dec := json.NewDecoder(strings.NewReader(s))
 	dec.UseNumber()
-	if err := expectDelim(dec, '{'); err != nil {
-		return nil, err
-	}
-	out := Values{}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
-		}
-		name, ok := tok.(string)
-		if !ok || !validName(name) {
-			return nil, fmt.Errorf("%w: bad field name", ErrCorrupt)
-		}
-		if _, dup := out[name]; dup {
-			return nil, fmt.Errorf("%w: field %s twice", ErrCorrupt, name)
-		}
-		v, err := decodeValue(dec)
-		if err != nil {
-			return nil, fmt.Errorf("%w: field %s: %w", ErrCorrupt, name, err)
-		}
-		out[name] = v
-	}
-	if err := expectDelim(dec, '}'); err != nil {
-		return nil, err
+	v, err := decodeValue(dec)
+	if err != nil {
+		return nil, fmt.Errorf("%w: field %s: %w", ErrCorrupt, name, err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("%w: data after the object", ErrCorrupt)
+		return nil, fmt.Errorf("%w: field %s: data after the value", ErrCorrupt, name)
 	}
-	return out, nil
+	return v, nil
 }
 
 func expectDelim(dec *json.Decoder, want json.Delim) error {

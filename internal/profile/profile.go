@@ -1,7 +1,7 @@
 // Package profile is the gateway's custom user fields: the profile schema
 // ops declare in config.yaml (profile_fields), the typed values a user
 // holds, their text form (command line, environment, fixtures) and their
-// stored form (one compact JSON object in the user's Redis hash).
+// stored form (each value as JSON in a field of the user's Redis hash).
 //
 // It plays the part of a Django project's custom user model or UserProfile:
 // the Schema says which fields exist, their types and constraints; Values

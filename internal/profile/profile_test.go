@@ -158,22 +158,33 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 	v := Values{
 		"department": `r&d "quoted" <x> ü`, "level": int64(-9223372036854775808), "remote": true,
 		"tags": []string{}, "hired": time.Date(2020, 1, 2, 3, 4, 5, 6, time.FixedZone("X", 3600)),
+		"long": strings.Repeat("ü", 100),
 	}
 	enc, err := Encode(v)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"department":"r&d \"quoted\" <x> ü","hired":"2020-01-02T02:04:05.000000006Z","level":-9223372036854775808,"remote":true,"tags":[]}`
+	want := `{"department":"r&d \"quoted\" <x> ü","hired":"2020-01-02T02:04:05.000000006Z","level":-9223372036854775808,` +
+		`"long":"` + strings.Repeat("ü", 100) + `","remote":true,"tags":[]}`
 	if enc != want {
 		t.Fatalf("Encode = %s\nwant     %s", enc, want)
 	}
-	got, err := Decode(enc)
-	if err != nil {
-		t.Fatal(err)
+	wantValue := map[string]string{
+		"department": `"r&d \"quoted\" <x> ü"`, "hired": `"2020-01-02T02:04:05.000000006Z"`,
+		"level": "-9223372036854775808", "long": `"` + strings.Repeat("ü", 100) + `"`, "remote": "true", "tags": "[]",
 	}
-	wantBack := Values{"department": v["department"], "level": v["level"], "remote": true, "tags": []string{}, "hired": "2020-01-02T02:04:05.000000006Z"}
-	if !reflect.DeepEqual(got, wantBack) {
-		t.Errorf("Decode = %#v", got)
+	wantBack := Values{"department": v["department"], "level": v["level"], "remote": true, "tags": []string{},
+		"hired": "2020-01-02T02:04:05.000000006Z", "long": v["long"]}
+	for name, x := range v {
+		enc, err := EncodeValue(name, x)
+		if err != nil || enc != wantValue[name] {
+			t.Errorf("EncodeValue(%s) = %s, %v; want %s", name, enc, err, wantValue[name])
+			continue
+		}
+		got, err := DecodeField(name, enc)
+		if err != nil || !reflect.DeepEqual(got, wantBack[name]) {
+			t.Errorf("DecodeField(%s, %s) = %#v, %v", name, enc, got, err)
+		}
 	}
 	if enc, err := Encode(nil); enc != "" || err != nil {
 		t.Errorf("Encode(nil) = %q, %v", enc, err)
@@ -181,23 +192,25 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 	if _, err := Encode(Values{"a": 1.5}); !errors.Is(err, ErrInvalidValue) {
 		t.Errorf("float encoded: %v", err)
 	}
+	if _, err := EncodeValue("A", "x"); !errors.Is(err, ErrInvalidValue) {
+		t.Errorf("bad name encoded: %v", err)
+	}
 	if _, err := Encode(Values{"a": strings.Repeat("x", MaxEncodedLength)}); !errors.Is(err, ErrTooLarge) {
 		t.Errorf("huge profile encoded: %v", err)
 	}
 }
 
-func TestDecodeIsStrict(t *testing.T) {
-	for _, bad := range []string{
-		`[]`, `"x"`, `{`, `{"a":1}x`, `{"a":1}{}`, `{"a":null}`, `{"a":1.5}`, `{"a":1e3}`,
-		`{"a":{"b":1}}`, `{"a":[1]}`, `{"a":1,"a":2}`, `{"A":1}`, `{"":1}`, `{"a":99999999999999999999}`,
-		"{\"a\":\"\xff\"}",
+func TestDecodeFieldIsStrict(t *testing.T) {
+	for _, tc := range []struct{ name, value string }{
+		{"a", ``}, {"a", ` `}, {"a", `null`}, {"a", `1.5`}, {"a", `1e3`}, {"a", `99999999999999999999`},
+		{"a", `{}`}, {"a", `{"b":1}`}, {"a", `[1]`}, {"a", `["x",null]`}, {"a", `[`}, {"a", `"x`},
+		{"a", `1 2`}, {"a", `"x""y"`}, {"a", `1x`}, {"a", `true false`}, {"a", "\"\xff\""},
+		{"a", `"` + strings.Repeat("x", MaxEncodedLength) + `"`},
+		{"A", `1`}, {"", `1`}, {"_a", `1`}, {"a:b", `1`}, {strings.Repeat("a", MaxNameLength+1), `1`},
 	} {
-		if _, err := Decode(bad); !errors.Is(err, ErrCorrupt) {
-			t.Errorf("Decode(%q) = %v, want ErrCorrupt", bad, err)
+		if v, err := DecodeField(tc.name, tc.value); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("DecodeField(%q, %q) = %#v, %v; want ErrCorrupt", tc.name, tc.value, v, err)
 		}
-	}
-	if v, err := Decode(""); v != nil || err != nil {
-		t.Errorf(`Decode("") = %v, %v`, v, err)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/djangate/gateway/internal/config"
 	"github.com/djangate/gateway/internal/profile"
@@ -133,10 +134,20 @@ func TestProfileFieldsEndToEnd(t *testing.T) {
 		}); err != nil {
 			t.Fatal(err)
 		}
-		wantStatus(t, g.do(alice, "GET", "/anything", forged.Clone(), ""), 200)
-		h := g.up.last(t).Header
-		if _, ok := profileHeaders(h)["X-Remote-Level"]; ok || h.Get("X-Remote-Department") != "sales" {
-			t.Errorf("upstream profile headers %v", profileHeaders(h))
+		// The change reaches the principal cache through the changes
+		// channel, within milliseconds, not synchronously (eventuallyStatus).
+		deadline := time.Now().Add(time.Second)
+		for {
+			wantStatus(t, g.do(alice, "GET", "/anything", forged.Clone(), ""), 200)
+			h := g.up.last(t).Header
+			_, stale := profileHeaders(h)["X-Remote-Level"]
+			if !stale && h.Get("X-Remote-Department") == "sales" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("upstream profile headers %v", profileHeaders(h))
+			}
+			time.Sleep(2 * time.Millisecond)
 		}
 	})
 }
