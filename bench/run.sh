@@ -4,7 +4,7 @@
 # (bench/cmd/upstream). See bench/README.md for what is measured and how to
 # read it.
 #
-#   bench/run.sh                       # full run (~10 minutes on 2 vCPUs)
+#   bench/run.sh                       # full run (~12 minutes on 2 vCPUs)
 #   QUICK=1 bench/run.sh               # smoke test: 1s, 1 round, small seeds
 #   DURATION=20s ROUNDS=5 USERS=1000000 SESSIONS=1000000 bench/run.sh
 #   SCENARIOS="public session" bench/run.sh
