@@ -4,24 +4,35 @@
 # (bench/cmd/upstream). See bench/README.md for what is measured and how to
 # read it.
 #
-#   bench/run.sh                       # full run (~10 minutes on 2 vCPUs)
+#   bench/run.sh                       # full run (~12 minutes on 2 vCPUs)
 #   QUICK=1 bench/run.sh               # smoke test: 1s, 1 round, small seeds
 #   DURATION=20s ROUNDS=5 USERS=1000000 SESSIONS=1000000 bench/run.sh
 #   SCENARIOS="public session" bench/run.sh
+#   RATE=3000 RATE_ROUNDS=5 bench/run.sh
 #
 # Settings (environment): DURATION (10s), ROUNDS (3), THREADS (2), CONNS
 # (32), USERS and SESSIONS for the "many users" scenario (100000 each),
 # NGINX_WORKERS (auto), SCENARIOS (all: public session denied bearer
 # routes1000 manyusers), KEEP=1 keeps the work directory (configs, logs,
 # every wrk output). Exit status 1 if any scenario failed its checks.
+#
+# After the wrk scenarios, the open-loop section (bench/cmd/rate): the same
+# requests at a fixed rate below saturation, latency measured from each
+# request's scheduled time, bare proxy and gateway interleaved; "added" is
+# the gateway's latency minus the bare proxy's. RATE (2000 req/s; 0 skips
+# it), RATE_ROUNDS (3), RATE_DURATION (10s), RATE_WARMUP (1s),
+# RATE_SCENARIOS (those of "public session" in SCENARIOS), RATE_TARGETS
+# ("bare gateway"; nginx may be added).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 QUICK=${QUICK:-0}
 if [ "$QUICK" = 1 ]; then
 	DURATION=${DURATION:-1s} ROUNDS=${ROUNDS:-1} USERS=${USERS:-2000} SESSIONS=${SESSIONS:-2000}
+	RATE_DURATION=${RATE_DURATION:-2s} RATE_ROUNDS=${RATE_ROUNDS:-1}
 else
 	DURATION=${DURATION:-10s} ROUNDS=${ROUNDS:-3} USERS=${USERS:-100000} SESSIONS=${SESSIONS:-100000}
+	RATE_DURATION=${RATE_DURATION:-10s} RATE_ROUNDS=${RATE_ROUNDS:-3}
 fi
 THREADS=${THREADS:-2}
 CONNS=${CONNS:-32}
@@ -29,6 +40,15 @@ NGINX_WORKERS=${NGINX_WORKERS:-auto}
 SCENARIOS=${SCENARIOS:-public session denied bearer routes1000 manyusers}
 KEEP=${KEEP:-0}
 TARGETS=(bare nginx gateway)
+RATE=${RATE:-2000}
+RATE_WARMUP=${RATE_WARMUP:-1s}
+RATE_TARGETS=${RATE_TARGETS:-bare gateway}
+if [ -z "${RATE_SCENARIOS+x}" ]; then
+	RATE_SCENARIOS=""
+	for s in public session; do
+		case " $SCENARIOS " in *" $s "*) RATE_SCENARIOS="$RATE_SCENARIOS${RATE_SCENARIOS:+ }$s" ;; esac
+	done
+fi
 
 for tool in go wrk nginx redis-server redis-cli curl openssl; do
 	command -v "$tool" >/dev/null || {
@@ -102,7 +122,7 @@ rss_kb() { local v; v=$(ps -o rss= -p "$1" 2>/dev/null | tr -d ' ') || true; ech
 # ---------------------------------------------------------------- build
 log "building into $WORK/bin"
 go build -o "$WORK/bin/gateway" ./cmd/gateway
-for c in upstream bareproxy seed routes; do go build -o "$WORK/bin/$c" "./bench/cmd/$c"; done
+for c in upstream bareproxy seed routes rate; do go build -o "$WORK/bin/$c" "./bench/cmd/$c"; done
 
 # ---------------------------------------------------------------- servers
 REDIS_PORT=$(free_port) UP_PORT=$(free_port) BARE_PORT=$(free_port)
@@ -320,6 +340,53 @@ for s in $SCENARIOS; do
 		for t in "${TARGETS[@]}"; do run_one "$s" "$t" "$r"; done
 	done
 done
+# ---------------------------------------------------------------- open loop
+# The same requests at a fixed rate below saturation (bench/cmd/rate),
+# latency from each request's scheduled time; targets interleaved per round.
+rate_kv() { # LINE NAME: NAME's value in the rate tool's name=value line
+	awk -v k="$2" '{for (i = 1; i <= NF; i++) if (index($i, k "=") == 1) print substr($i, length(k) + 2)}' <<<"$1"
+}
+rate_one() { # SCENARIO TARGET ROUND
+	local s=$1 t=$2 r=$3 port out line rc=0 want=200 hdr=()
+	port=$(target_port "$t" "$s")
+	[ -n "${S_HDR[$s]}" ] && hdr=(-H "${S_HDR[$s]}")
+	[ "$t" = gateway ] && want=${S_CODE[$s]}
+	out="$WORK/raw/rate.$s.$t.$r"
+	"$WORK/bin/rate" -url "http://127.0.0.1:$port${S_PATH[$s]}" -rate "$RATE" -conns "$CONNS" \
+		-duration "$RATE_DURATION" -warmup "$RATE_WARMUP" -expect "$want" "${hdr[@]}" >"$out.txt" 2>"$out.err" || rc=$?
+	line=$(grep '^rate=' "$out.txt" | tail -1 || true)
+	if [ -z "$line" ]; then
+		problem "rate.$s.$t" "round $r: rate exited $rc: $(head -c 300 "$out.err" | tr '\n' ' ')"
+		return
+	fi
+	local v sched sent ok bad errs unsent ach
+	sched=$(rate_kv "$line" scheduled) sent=$(rate_kv "$line" sent) ok=$(rate_kv "$line" ok)
+	bad=$(rate_kv "$line" bad_status) errs=$(rate_kv "$line" errors) unsent=$(rate_kv "$line" unsent)
+	ach=$(rate_kv "$line" achieved_rps)
+	[ "$rc" = 0 ] && [ "$ok" = "$sched" ] ||
+		problem "rate.$s.$t" "round $r: $ok of $sched requests ok ($bad other status, $errs errors, $unsent not sent)$(sed -n 's/.*; first failure: /: /p' "$out.err")"
+	awk -v a="$ach" -v r="$RATE" 'BEGIN {exit !(a >= 0.95 * r)}' ||
+		problem "rate.$s.$t" "round $r: sent at $ach req/s, below 95% of RATE=$RATE (saturated?)"
+	v=$(for k in p50_us p90_us p99_us p999_us max_us; do rate_kv "$line" $k; done | awk '{printf " %.3f", $1 / 1000}')
+	echo "$s $t $r $ach$v $sent $ok" >>"$WORK/rate.txt"
+	log "$(printf '%-10s %-7s round %d: %8s req/s sent, ms p50/p90/p99/p99.9/max%s' "$s" "$t" "$r" "$ach" "$v")"
+}
+
+: >"$WORK/rate.txt"
+if [ "$RATE" != 0 ] && [ -n "$RATE_SCENARIOS" ]; then
+	log "open loop: $RATE req/s over $CONNS connections, $RATE_DURATION after $RATE_WARMUP warmup, $RATE_ROUNDS round(s), targets $RATE_TARGETS"
+	for s in $RATE_SCENARIOS; do
+		[ -n "${S_LABEL[$s]:-}" ] || die "unknown scenario $s in RATE_SCENARIOS"
+		[ "$s" != manyusers ] || [ -n "${S_HDR[$s]}" ] || die "RATE_SCENARIOS: manyusers needs manyusers in SCENARIOS (seeding)"
+		for r in $(seq "$RATE_ROUNDS"); do
+			for t in $RATE_TARGETS; do
+				case $t in bare | nginx | gateway) ;; *) die "unknown target $t in RATE_TARGETS (bare nginx gateway)" ;; esac
+				rate_one "$s" "$t" "$r"
+			done
+		done
+	done
+fi
+
 GW_RSS_END=$(rss_kb "$GW_PID")
 for p in "$GW_PID" "$GW2_PID" "$BARE_PID" "$NGINX_PID" "$REDIS_PID"; do
 	kill -0 "$p" 2>/dev/null || problem server "process $p exited during the run"
@@ -348,7 +415,33 @@ for s in $SCENARIOS; do
 	done
 done
 echo
+if [ -s "$WORK/rate.txt" ]; then
+	echo "open loop (bench/cmd/rate): $RATE req/s in total over $CONNS keep-alive connections, ${RATE_DURATION} recorded after ${RATE_WARMUP} warmup, $RATE_ROUNDS round(s), targets interleaved ($RATE_TARGETS) each round"
+	echo "latency from each request's scheduled send time (so stalls count for every request due during them); median over rounds;"
+	echo "added: the target's latency minus the bare proxy's in the same round, median over rounds"
+	echo
+	printf '%-32s %-8s %7s %8s %8s %8s %8s %8s %9s %9s  %s\n' scenario target "req/s" "p50 ms" "p90 ms" "p99 ms" "p99.9 ms" "max ms" "added p50" "added p99" "per-round p99"
+	for s in $RATE_SCENARIOS; do
+		first=1
+		for t in $RATE_TARGETS; do
+			rows=$(awk -v s="$s" -v t="$t" '$1 == s && $2 == t' "$WORK/rate.txt")
+			[ -n "$rows" ] || continue
+			col() { awk -v c="$1" '{print $c}' <<<"$rows" | median; }
+			added() { # COLUMN: median over rounds of target minus bare, same round
+				[ "$t" = bare ] && { echo "-"; return; }
+				awk -v s="$s" -v t="$t" -v c="$1" '$1 == s && $2 == "bare" {b[$3] = $c} $1 == s && $2 == t {x[$3] = $c}
+					END {for (r in x) if (r in b) print x[r] - b[r]}' "$WORK/rate.txt" | median | awk '{ if ($1 == "nan") print "nan"; else printf "%+.3f", $1 }'
+			}
+			printf '%-32s %-8s %7.0f %8.3f %8.3f %8.3f %8.3f %8.3f %9s %9s  %s\n' "$([ "$first" = 1 ] && echo "${S_LABEL[$s]}")" "$t" \
+				"$(col 4)" "$(col 5)" "$(col 6)" "$(col 7)" "$(col 8)" "$(col 9)" "$(added 5)" "$(added 7)" \
+				"$(awk '{printf "%s%.3f", (NR > 1 ? "/" : ""), $7}' <<<"$rows")"
+			first=0
+		done
+	done
+	echo
+fi
 echo "checks: every response 2xx (bare, nginx; the gateway except scenario 3, where every response must be 403); no socket errors"
+[ -s "$WORK/rate.txt" ] && echo "  open loop: every request of the window sent and answered with the expected status, sent at >= 95% of RATE"
 if [ "$FAILED" = 0 ]; then
 	echo "  all passed"
 else
