@@ -64,6 +64,7 @@ type Cache struct {
 	start time.Time
 
 	hits, misses, invalidations atomic.Uint64
+	last                        atomic.Pointer[string] // the last announcement received
 }
 
 type entry struct {
@@ -248,6 +249,21 @@ func (c *Cache) reset(live bool) {
 	} else {
 		c.alive.Store(0)
 	}
+}
+
+// LastAnnouncement is the last message received on the changes channel
+// ("" before the first). Announcements arrive in the order they were
+// published, so once a marker published after a change is the last one
+// received, the change's own announcement was applied: tests use that
+// as a barrier.
+func (c *Cache) LastAnnouncement() string {
+	if c == nil {
+		return ""
+	}
+	if p := c.last.Load(); p != nil {
+		return *p
+	}
+	return ""
 }
 
 // Stats are the cache's counters since New.

@@ -93,6 +93,7 @@ func (c *Cache) listenOnce(ctx context.Context, rdb Subscriber, channel string) 
 			}
 		case *redis.Message:
 			c.Invalidate(m.Payload)
+			c.last.Store(&m.Payload)
 			if subscribed {
 				c.markAlive()
 			}

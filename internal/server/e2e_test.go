@@ -89,8 +89,8 @@ type gw struct {
 	t        testing.TB
 	redis    *testredis.Server
 	rdb      *redis.Client
-	users    *authn.Store
-	sessions *sessionstore.Store
+	users    *settlingUsers    // the stores, settling after each change (settle_test.go)
+	sessions *settlingSessions
 	up       *upstream
 	cfg      *config.Config
 	logs     *syncBuffer // everything the gateway logged
@@ -203,6 +203,7 @@ func startGateway(t testing.TB, cfg *config.Config, policyFS fs.FS, rdb redis.Un
 		Throttle: throttle.New(rdb, cfg.Redis.KeyPrefix, throttle.ConfigFrom(cfg.Throttle)), Audit: audit.New(rdb, audit.OptionsFrom(cfg, log))}
 	so.Redis = server.PingFunc(func(ctx context.Context) error { return rdb.Ping(ctx).Err() })
 	so.PolicyStatus = engine
+	var cache *principalcache.Cache
 	if cfg.Cache.On() { // as `gateway serve` does
 		pc := principalcache.New(principalcache.Options{MaxEntries: cfg.Cache.Principals, TTL: cfg.Cache.TTL, MaxStaleness: cfg.Cache.MaxStaleness})
 		ctx, cancel := context.WithCancel(context.Background())
@@ -213,6 +214,7 @@ func startGateway(t testing.TB, cfg *config.Config, policyFS fs.FS, rdb redis.Un
 		}()
 		t.Cleanup(func() { cancel(); <-done })
 		so.Principals = pc
+		cache = pc
 	}
 	addTokenParts(t, cfg, rdb, &so) // tokens.keys, tokens.enabled, authentication.bearer.issuers (tokens_e2e_test.go)
 	if change != nil {
@@ -230,7 +232,9 @@ func startGateway(t testing.TB, cfg *config.Config, policyFS fs.FS, rdb redis.Un
 	}
 	ts.Listener = ln
 	ts.Start()
-	g := &gw{Server: ts, srv: srv, t: t, users: users, sessions: sessions, up: up, cfg: cfg, logs: logs, dlog: dlog}
+	st := settler{t: t, rdb: rdb, channel: authn.ChangesChannel(authn.KeyBase(cfg.Redis.KeyPrefix)), cache: cache}
+	g := &gw{Server: ts, srv: srv, t: t, users: &settlingUsers{users, st}, sessions: &settlingSessions{sessions, st},
+		up: up, cfg: cfg, logs: logs, dlog: dlog}
 	t.Cleanup(g.Close)
 	g.seed()
 	return g

@@ -38,9 +38,10 @@ func TestImportedDjangoUsersLogIn(t *testing.T) {
 	}
 	// The gateway's own alice and bob (seeded with testPassword) are
 	// matched by username and become Django's.
-	if _, err := djangoimport.Import(ctx, g.users, fx, false); err != nil {
+	if _, err := djangoimport.Import(ctx, g.users.Store, fx, false); err != nil {
 		t.Fatalf("import: %v", err)
 	}
+	g.users.settle()
 	var exp struct {
 		Users map[string]struct {
 			Password       *string  `json:"password"`

@@ -45,6 +45,9 @@ func status(t *testing.T, g *gw, path string, auth func(*http.Request)) int {
 func TestRevocationReachesTheFleet(t *testing.T) {
 	a, b, cache := fleet(t)
 	ctx := context.Background()
+	// The raw stores, not the tests' settling wrappers: the change is
+	// timed from the moment it is written, as the CLI writes it.
+	users, sessions := a.users.Store, a.sessions.Store
 	cookie := func(id string) func(*http.Request) {
 		return func(r *http.Request) { r.AddCookie(&http.Cookie{Name: a.cfg.Session.CookieName, Value: id}) }
 	}
@@ -57,7 +60,7 @@ func TestRevocationReachesTheFleet(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		must(a.users.SetActive(ctx, "alice", true))
+		must(a.users.SetActive(ctx, "alice", true)) // settles: B starts clean
 		_ = a.users.AddUserToGroup(ctx, "alice", "editors")
 		must(a.users.GrantGroupPermission(ctx, "editors", "blog.view_post"))
 	}
@@ -70,35 +73,35 @@ func TestRevocationReachesTheFleet(t *testing.T) {
 		path   string
 	}{
 		{"logout on the other gateway", false, func(t *testing.T, id string) {
-			if err := a.sessions.Delete(ctx, id); err != nil {
+			if err := sessions.Delete(ctx, id); err != nil {
 				t.Fatal(err)
 			}
 		}, ""},
 		{"sessions revoke (CLI)", false, func(t *testing.T, id string) {
-			if _, err := a.sessions.RevokeAll(ctx, mustUserID(t, a, "alice")); err != nil {
+			if _, err := sessions.RevokeAll(ctx, mustUserID(t, a, "alice")); err != nil {
 				t.Fatal(err)
 			}
 		}, ""},
 		{"user deactivated", false, func(t *testing.T, _ string) {
-			if err := a.users.SetActive(ctx, "alice", false); err != nil {
+			if err := users.SetActive(ctx, "alice", false); err != nil {
 				t.Fatal(err)
 			}
 		}, ""},
 		{"removed from the group", false, func(t *testing.T, _ string) {
-			if err := a.users.RemoveUserFromGroup(ctx, "alice", "editors"); err != nil {
+			if err := users.RemoveUserFromGroup(ctx, "alice", "editors"); err != nil {
 				t.Fatal(err)
 			}
 		}, ""},
 		{"group loses the permission", false, func(t *testing.T, _ string) {
-			if err := a.users.RevokeGroupPermission(ctx, "editors", "blog.view_post"); err != nil {
+			if err := users.RevokeGroupPermission(ctx, "editors", "blog.view_post"); err != nil {
 				t.Fatal(err)
 			}
 		}, "/api/blog/post/7/"},
 		{"password changed", false, func(t *testing.T, _ string) {
 			for _, pw := range []string{"a brand new passphrase", testPassword} { // and back, for the next cases
-				u, err := a.users.GetUserByUsername(ctx, "alice")
+				u, err := users.GetUserByUsername(ctx, "alice")
 				if err == nil {
-					_, err = a.users.ChangePassword(ctx, u, pw)
+					_, err = users.ChangePassword(ctx, u, pw)
 				}
 				if err != nil {
 					t.Fatal(err)
@@ -111,7 +114,7 @@ func TestRevocationReachesTheFleet(t *testing.T) {
 			}
 		}, ""},
 		{"token holder deactivated", true, func(t *testing.T, _ string) {
-			if err := a.users.SetActive(ctx, "alice", false); err != nil {
+			if err := users.SetActive(ctx, "alice", false); err != nil {
 				t.Fatal(err)
 			}
 		}, ""},
