@@ -89,7 +89,7 @@ type gw struct {
 	t        testing.TB
 	redis    *testredis.Server
 	rdb      *redis.Client
-	users    *settlingUsers    // the stores, settling after each change (settle_test.go)
+	users    *settlingUsers // the stores, settling after each change (settle_test.go)
 	sessions *settlingSessions
 	up       *upstream
 	cfg      *config.Config
