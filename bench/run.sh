@@ -39,6 +39,7 @@ CONNS=${CONNS:-32}
 NGINX_WORKERS=${NGINX_WORKERS:-auto}
 SCENARIOS=${SCENARIOS:-public session denied bearer routes1000 manyusers}
 KEEP=${KEEP:-0}
+PROFILE=${PROFILE:-0}
 TARGETS=(bare nginx gateway)
 RATE=${RATE:-2000}
 RATE_WARMUP=${RATE_WARMUP:-1s}
@@ -126,7 +127,7 @@ for c in upstream bareproxy seed routes rate; do go build -o "$WORK/bin/$c" "./b
 
 # ---------------------------------------------------------------- servers
 REDIS_PORT=$(free_port) UP_PORT=$(free_port) BARE_PORT=$(free_port)
-NGINX_PORT=$(free_port) GW_PORT=$(free_port) GW2_PORT=$(free_port)
+NGINX_PORT=$(free_port) GW_PORT=$(free_port) GW2_PORT=$(free_port) OPS_PORT=$(free_port)
 
 start redis redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$WORK/redis" \
 	--save "" --appendonly no --protected-mode yes --loglevel warning
@@ -218,6 +219,10 @@ tokens:
     - {id: k1, file: "$WORK/ed25519.pem"}
   access_ttl: 1h
 EOF
+	# PROFILE: the first gateway serves Go's profiles on its operations listener.
+	if [ "$PROFILE" -gt 0 ] && [ "$1" = "$GW_PORT" ]; then
+		printf 'ops:\n  listen: "127.0.0.1:%s"\n  pprof: true\n' "$OPS_PORT"
+	fi
 }
 gw_config "$GW_PORT" "$PWD/policies" >"$WORK/gateway.yaml"
 gw_config "$GW2_PORT" "$POL1000" >"$WORK/gateway1000.yaml"
@@ -288,7 +293,14 @@ run_one() { # SCENARIO TARGET ROUND
 		(m=0; while :; do v=$(rss_kb "$GW_PID"); [ "${v:-0}" -gt "$m" ] && m=$v && echo "$m" >"$WORK/rss.gw"; sleep 0.5; done) &
 		sampler=$!
 	fi
+	local profiler=""
+	if [ "$PROFILE" -gt 0 ] && [ "$s" = session ] && [ "$t" = gateway ] && [ "$r" = 1 ]; then
+		# A CPU profile of the gateway while wrk drives the authenticated scenario.
+		curl -s -o "$WORK/cpu.session.pprof" "http://127.0.0.1:$OPS_PORT/debug/pprof/profile?seconds=$PROFILE" &
+		profiler=$!
+	fi
 	wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "${hdr[@]}" "http://127.0.0.1:$port${S_PATH[$s]}" >"$out" 2>&1 || true
+	[ -z "$profiler" ] || wait "$profiler" || problem profile "fetching the CPU profile failed"
 	if [ -n "$sampler" ]; then
 		kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null || true
 		local v; v=$(cat "$WORK/rss.gw" 2>/dev/null || echo 0)
@@ -459,6 +471,14 @@ if [ -n "$SEED_OUT" ]; then
 	echo "    per user: $(kv used_memory_per_user) B (INFO memory delta / users: user hash, groups set, usernames entry, group member sets)"
 	echo "    per session: $(kv used_memory_per_session) B (delta / sessions: session hash and its entry in the user hash's session index)"
 	sed -n 's/^memory_usage\[\(.*\)\]=\(.*\)/    MEMORY USAGE {auth}:\1: \2/p' <<<"$SEED_OUT" | sed 's/: \([0-9]*\)$/: \1 B/'
+fi
+if [ "$PROFILE" -gt 0 ] && [ -s "$WORK/cpu.session.pprof" ]; then
+	echo
+	echo "CPU profile of the gateway, scenario 2 round 1 (${PROFILE}s; KEEP=1 keeps $WORK/cpu.session.pprof):"
+	go tool pprof -top -nodecount=25 "$WORK/bin/gateway" "$WORK/cpu.session.pprof" 2>/dev/null | sed 's/^/  /'
+	echo "  cumulative, the gateway's own code and its libraries:"
+	go tool pprof -top -cum -nodecount=400 "$WORK/bin/gateway" "$WORK/cpu.session.pprof" 2>/dev/null |
+		grep -E 'djangate|gin-gonic|open-policy-agent|go-redis' | head -20 | sed 's/^/  /'
 fi
 echo
 echo "elapsed: $(($(date +%s) - T0))s"
