@@ -5,6 +5,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -143,6 +144,9 @@ func (s *Server) passwordChange(c *gin.Context) {
 			return
 		default:
 			user = changed
+			// Every gateway drops the user's other sessions when the
+			// store's announcement arrives; this one at once.
+			s.principals.Invalidate("u " + strconv.FormatInt(user.ID, 10))
 		}
 	}
 	if len(errs) > 0 {

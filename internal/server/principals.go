@@ -68,12 +68,14 @@ func (s *Server) cachedSession(key string, now time.Time, lt sessionstore.Lifeti
 	return cs, true
 }
 
-// cacheSession keeps a session at most until the next write-back of its
-// last activity is due, so the idle timeout is tracked as without the
-// cache, and never past the session's end. A refresh interval of 0
-// writes on every request: nothing is kept.
+// cacheSession keeps a session until the next write-back of its last
+// activity is due (LastActivity + session.refresh_interval: the request
+// after that reads Redis, which writes it back), so last activity and
+// the idle timeout are tracked exactly as without the cache; and never
+// past the session's end. A refresh interval of 0 writes on every
+// request: nothing is kept.
 func (s *Server) cacheSession(key, member string, seq uint64, sess *sessionstore.Session, p *authn.Principal, now time.Time, lt sessionstore.Lifetime) {
-	ttl := min(lt.Refresh, lt.Expiry(sess.CreatedAt, sess.LastActivity).Sub(now))
+	ttl := min(sess.LastActivity.Add(lt.Refresh).Sub(now), lt.Expiry(sess.CreatedAt, sess.LastActivity).Sub(now))
 	s.principals.Put(key, &cachedSession{sess: sess, p: p}, ttl, seq,
 		"s "+member, "u "+strconv.FormatInt(sess.UserID, 10))
 }

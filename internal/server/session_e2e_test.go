@@ -474,3 +474,30 @@ func TestCorruptSessionIsAnonymous(t *testing.T) {
 		t.Fatalf("corrupt sessions not logged, or logged with their id:\n%s", logs)
 	}
 }
+
+// With the principal cache, last activity is still written back on time:
+// a session used every 150 ms with a 1 s idle timeout (write-back every
+// 500 ms, the most the configuration allows) never idles out, and one
+// left alone for longer than the idle timeout ends.
+func TestCachedSessionIdleTimeout(t *testing.T) {
+	g := newGateway(t, withSession(func(s *config.Session) {
+		s.IdleTimeout = time.Second
+		s.RefreshInterval = 500 * time.Millisecond
+	}))
+	id := g.login(t, "alice")
+	// The first request comes just before the first write-back is due:
+	// caching it for a whole refresh interval from now would skip that
+	// write-back, and the session would idle out while in use.
+	time.Sleep(480 * time.Millisecond)
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) {
+		if !g.alive(t, id) {
+			t.Fatal("an active session idled out")
+		}
+		time.Sleep(150 * time.Millisecond)
+	}
+	time.Sleep(1200 * time.Millisecond)
+	if g.alive(t, id) {
+		t.Fatal("a session idle for longer than idle_timeout is still alive")
+	}
+}

@@ -356,6 +356,7 @@ func (s *Server) tokenRevoke(c *gin.Context) {
 			s.fail(c, err)
 			return
 		}
+		s.principals.Invalidate("j " + cl.ID) // here at once; elsewhere on the announcement
 		kind = "access"
 		s.record(r, auditTokenRevoked, cl.Username, cl.UserID(), map[string]string{"kind": kind})
 	}
