@@ -215,6 +215,10 @@ func startGateway(t testing.TB, cfg *config.Config, policyFS fs.FS, rdb redis.Un
 		t.Cleanup(func() { cancel(); <-done })
 		so.Principals = pc
 		cache = pc
+		// Start in steady state: subscribed to the changes channel.
+		for deadline := time.Now().Add(5 * time.Second); !pc.Live() && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
 	}
 	addTokenParts(t, cfg, rdb, &so) // tokens.keys, tokens.enabled, authentication.bearer.issuers (tokens_e2e_test.go)
 	if change != nil {

@@ -37,7 +37,9 @@ type settler struct {
 }
 
 func (s settler) settle() {
-	if s.cache == nil {
+	if s.cache == nil || !s.cache.Live() {
+		// Not subscribed: the cache serves and stores nothing, and is
+		// emptied when it subscribes again.
 		return
 	}
 	s.t.Helper()
@@ -45,10 +47,10 @@ func (s settler) settle() {
 	if err := s.rdb.Publish(context.Background(), s.channel, marker).Err(); err != nil {
 		return // Redis is down: nothing is cached either
 	}
-	deadline := time.Now().Add(2 * time.Second)
-	for s.cache.LastAnnouncement() != marker {
+	deadline := time.Now().Add(5 * time.Second)
+	for s.cache.LastAnnouncement() != marker && s.cache.Live() {
 		if time.Now().After(deadline) {
-			s.t.Fatalf("the gateway's cache did not receive %q within 2s", marker)
+			s.t.Fatalf("the gateway's cache did not receive %q within 5s", marker)
 		}
 		time.Sleep(200 * time.Microsecond)
 	}
