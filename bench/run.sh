@@ -37,7 +37,7 @@ fi
 THREADS=${THREADS:-2}
 CONNS=${CONNS:-32}
 NGINX_WORKERS=${NGINX_WORKERS:-auto}
-SCENARIOS=${SCENARIOS:-public session denied bearer routes1000 manyusers}
+SCENARIOS=${SCENARIOS:-public session denied bearer routes1000 manyusers rotate1k rotateall}
 KEEP=${KEEP:-0}
 PROFILE=${PROFILE:-0}
 TARGETS=(bare nginx gateway)
@@ -261,6 +261,35 @@ def denied "3 session, denied (403)" /admin/ "Cookie: gateway_sessionid=$ALICE" 
 def bearer "4 bearer token (EdDSA)" /reports/q1 "Authorization: Bearer $TOKEN" "$GW_PORT" 200
 def routes1000 "5 1,000 routes, route 995" /app45/m995/123/ "Cookie: gateway_sessionid=$CAROL" "$GW2_PORT" 200
 def manyusers "6 ${USERS} users/${SESSIONS} sessions" /reports/q1 "" "$GW_PORT" 200
+# 7 and 8: every request another session, round robin over the first 1,000
+# of the seeded sessions, or over all of them (a cache-cold pattern when
+# there are more sessions than requests per principal-cache lifetime).
+def rotate1k "7 rotating over 1000 sessions" /reports/q1 "" "$GW_PORT" 200
+def rotateall "8 rotating over ${SESSIONS} sessions" /reports/q1 "" "$GW_PORT" 200
+declare -A S_ROTATE=([rotate1k]=1000 [rotateall]=$SESSIONS)
+cat >"$WORK/rotate.lua" <<'LUA'
+-- Each request carries the next of the first NCOOKIES session ids in
+-- COOKIES (one a line); each wrk thread starts at its own offset.
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("id", threads)
+end
+local cookies = {}
+local i = 0
+function init(args)
+  local n = tonumber(os.getenv("NCOOKIES"))
+  for line in io.lines(os.getenv("COOKIES")) do
+    if line ~= "" then cookies[#cookies + 1] = line end
+    if n and #cookies >= n then break end
+  end
+  i = ((id or 1) - 1) * math.floor(#cookies / 2)
+end
+function request()
+  i = i % #cookies + 1
+  return wrk.format(nil, nil, {["Cookie"] = "gateway_sessionid=" .. cookies[i]})
+end
+LUA
 
 target_port() { # TARGET SCENARIO
 	case $1 in bare) echo "$BARE_PORT" ;; nginx) echo "$NGINX_PORT" ;; gateway) echo "${S_PORT[$2]}" ;; esac
@@ -268,8 +297,9 @@ target_port() { # TARGET SCENARIO
 
 SEED_OUT=""
 seed_bulk() {
+	[ -z "$SEED_OUT" ] || return 0
 	log "seeding $USERS users and $SESSIONS sessions"
-	SEED_OUT=$("$WORK/bin/seed" -config "$WORK/gateway.yaml" bulk -users "$USERS" -sessions "$SESSIONS")
+	SEED_OUT=$("$WORK/bin/seed" -config "$WORK/gateway.yaml" bulk -users "$USERS" -sessions "$SESSIONS" -cookies-out "$WORK/cookies.txt")
 	local c
 	c=$(sed -n 's/^sample_cookie=//p' <<<"$SEED_OUT")
 	[ -n "$c" ] || die "seed printed no sample_cookie (SESSIONS=0?)"
@@ -299,7 +329,10 @@ run_one() { # SCENARIO TARGET ROUND
 		curl -s -o "$WORK/cpu.session.pprof" "http://127.0.0.1:$OPS_PORT/debug/pprof/profile?seconds=$PROFILE" &
 		profiler=$!
 	fi
-	wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "${hdr[@]}" "http://127.0.0.1:$port${S_PATH[$s]}" >"$out" 2>&1 || true
+	local script=()
+	[ -n "${S_ROTATE[$s]:-}" ] && script=(-s "$WORK/rotate.lua")
+	COOKIES="$WORK/cookies.txt" NCOOKIES="${S_ROTATE[$s]:-}" \
+		wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "${script[@]}" "${hdr[@]}" "http://127.0.0.1:$port${S_PATH[$s]}" >"$out" 2>&1 || true
 	[ -z "$profiler" ] || wait "$profiler" || problem profile "fetching the CPU profile failed"
 	if [ -n "$sampler" ]; then
 		kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null || true
@@ -331,6 +364,7 @@ run_one() { # SCENARIO TARGET ROUND
 preflight() { # SCENARIO: each target answers the expected status once
 	local s=$1 t port code want hdr=()
 	[ -n "${S_HDR[$s]}" ] && hdr=(-H "${S_HDR[$s]}")
+	[ -n "${S_ROTATE[$s]:-}" ] && hdr=(-H "Cookie: gateway_sessionid=$(head -1 "$WORK/cookies.txt")")
 	for t in "${TARGETS[@]}"; do
 		port=$(target_port "$t" "$s")
 		want=200
@@ -345,8 +379,8 @@ LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 log "machine: $(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)), load $(cut -d' ' -f1-3 /proc/loadavg)"
 log "wrk -t$THREADS -c$CONNS -d$DURATION --latency, $ROUNDS round(s), nginx worker_processes $NGINX_WORKERS ($NGINX_PROCS workers)"
 for s in $SCENARIOS; do
-	[ -n "${S_LABEL[$s]:-}" ] || die "unknown scenario $s (public session denied bearer routes1000 manyusers)"
-	[ "$s" = manyusers ] && seed_bulk
+	[ -n "${S_LABEL[$s]:-}" ] || die "unknown scenario $s (public session denied bearer routes1000 manyusers rotate1k rotateall)"
+	case $s in manyusers | rotate1k | rotateall) seed_bulk ;; esac
 	preflight "$s"
 	for r in $(seq "$ROUNDS"); do
 		for t in "${TARGETS[@]}"; do run_one "$s" "$t" "$r"; done
