@@ -238,8 +238,8 @@ func (b *bearerBackend) identifyOwn(r *http.Request, st *reqState, tok string) (
 	now, key := time.Now(), ""
 	if b.s.principals != nil {
 		key = tokenKey(tok)
-		if ct, ok := b.s.cachedAccess(key, now); ok {
-			st.tokenFamily = ct.claims.Family
+		if ct, ok := b.s.cachedBearer(key, now); ok {
+			st.tokenFamily = ct.family
 			return ct.p, nil
 		}
 	}
@@ -269,7 +269,9 @@ func (b *bearerBackend) identifyOwn(r *http.Request, st *reqState, tok string) (
 	}
 	st.tokenFamily = c.Family
 	b.s.ready(p)
-	b.s.cacheAccess(key, seq, c, p, now)
+	if c.ExpiresAt != nil {
+		b.s.cacheBearer(key, seq, &cachedToken{p: p, exp: c.ExpiresAt.Time, family: c.Family}, now, "f "+c.Family, "j "+c.ID)
+	}
 	return p, nil
 }
 
@@ -280,8 +282,8 @@ func (b *bearerBackend) identifyExternal(r *http.Request, ext *externalIssuer, t
 		// The IdP's token is what it is until it expires: verified,
 		// its user provisioned and its groups synchronised once.
 		key = tokenKey(tok)
-		if p, ok := b.s.cachedExternal(key, now); ok {
-			return p, nil
+		if ct, ok := b.s.cachedBearer(key, now); ok {
+			return ct.p, nil
 		}
 	}
 	seq := b.s.principals.Begin()
@@ -301,7 +303,7 @@ func (b *bearerBackend) identifyExternal(r *http.Request, ext *externalIssuer, t
 	}
 	p, err := b.s.provisionedPrincipal(ctx, id.Username, id.Email, ext.cfg.CreateUsers, groups, config.BackendBearer, bearerChallenge)
 	if err == nil && b.s.principals != nil {
-		b.s.cacheExternal(key, seq, p, id.ExpiresAt, now)
+		b.s.cacheBearer(key, seq, &cachedToken{p: p, exp: id.ExpiresAt}, now)
 	}
 	return p, err
 }

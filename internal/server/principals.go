@@ -10,7 +10,6 @@ import (
 	"github.com/djangate/gateway/internal/authn"
 	"github.com/djangate/gateway/internal/principalcache"
 	"github.com/djangate/gateway/internal/sessionstore"
-	"github.com/djangate/gateway/internal/tokens"
 )
 
 // The principal cache (package principalcache) spares a session or an
@@ -80,10 +79,12 @@ func (s *Server) cacheSession(key, member string, seq uint64, sess *sessionstore
 		"s "+member, "u "+strconv.FormatInt(sess.UserID, 10))
 }
 
-// cachedToken is a verified gateway access token and its principal.
+// cachedToken is a verified bearer token's principal: one of the
+// gateway's access tokens (family set) or an identity provider's.
 type cachedToken struct {
-	claims *tokens.AccessClaims
 	p      *authn.Principal
+	exp    time.Time
+	family string // the refresh-token family of a gateway access token
 }
 
 func tokenKey(tok string) string {
@@ -91,56 +92,27 @@ func tokenKey(tok string) string {
 	return "t" + hex.EncodeToString(sum[:])
 }
 
-// cachedAccess returns the cached claims and principal of tok, if any
-// and not yet expired.
-func (s *Server) cachedAccess(key string, now time.Time) (*cachedToken, bool) {
+// cachedBearer returns the cached token under key, if any and not yet
+// expired.
+func (s *Server) cachedBearer(key string, now time.Time) (*cachedToken, bool) {
 	v, ok := s.principals.Get(key)
 	if !ok {
 		return nil, false
 	}
 	ct := v.(*cachedToken)
-	if ct.claims.ExpiresAt == nil || !now.Before(ct.claims.ExpiresAt.Time) {
+	if !now.Before(ct.exp) {
 		return nil, false
 	}
 	return ct, true
 }
 
-// cacheAccess keeps a verified token's principal until the token expires
-// (at most the cache's TTL).
-func (s *Server) cacheAccess(key string, seq uint64, c *tokens.AccessClaims, p *authn.Principal, now time.Time) {
-	if c.ExpiresAt == nil {
+// cacheBearer keeps a verified token's principal until the token expires
+// (at most the cache's TTL), dropped with any change to its user and by
+// tags (a gateway token's family and jti).
+func (s *Server) cacheBearer(key string, seq uint64, ct *cachedToken, now time.Time, tags ...string) {
+	if ct.exp.IsZero() {
 		return
 	}
-	s.principals.Put(key, &cachedToken{claims: c, p: p}, c.ExpiresAt.Sub(now), seq,
-		"u "+strconv.FormatInt(p.User.ID, 10), "f "+c.Family, "j "+c.ID)
-}
-
-// cachedExternal returns the principal of an identity provider's token
-// (see cacheExternal).
-func (s *Server) cachedExternal(key string, now time.Time) (*authn.Principal, bool) {
-	v, ok := s.principals.Get(key)
-	if !ok {
-		return nil, false
-	}
-	ce := v.(*cachedExternalToken)
-	if !now.Before(ce.exp) {
-		return nil, false
-	}
-	return ce.p, true
-}
-
-type cachedExternalToken struct {
-	p   *authn.Principal
-	exp time.Time
-}
-
-// cacheExternal keeps an identity provider's token's principal until the
-// token expires (at most the cache's TTL), dropped with any change to
-// its user.
-func (s *Server) cacheExternal(key string, seq uint64, p *authn.Principal, exp, now time.Time) {
-	if exp.IsZero() {
-		return
-	}
-	s.principals.Put(key, &cachedExternalToken{p: p, exp: exp}, exp.Sub(now), seq,
-		"u "+strconv.FormatInt(p.User.ID, 10))
+	tags = append(tags, "u "+strconv.FormatInt(ct.p.User.ID, 10))
+	s.principals.Put(key, ct, ct.exp.Sub(now), seq, tags...)
 }
