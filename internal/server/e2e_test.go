@@ -367,23 +367,6 @@ func wantStatus(t *testing.T, r *http.Response, want int) string {
 	return body
 }
 
-// eventuallyStatus sends req until it is answered want, for up to a
-// second: a change written to the store (as the CLI or another gateway
-// writes it) reaches this gateway's principal cache through Redis's
-// changes channel, within milliseconds, not synchronously.
-func eventuallyStatus(t *testing.T, req func() *http.Response, want int) string {
-	t.Helper()
-	deadline := time.Now().Add(time.Second)
-	for {
-		r := req()
-		if r.StatusCode == want || time.Now().After(deadline) {
-			return wantStatus(t, r, want)
-		}
-		readBody(t, r)
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 func TestAnonymous(t *testing.T) {
 	g := newGateway(t)
 	c := g.client()

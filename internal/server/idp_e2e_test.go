@@ -199,5 +199,5 @@ func TestBearerIssuerTokenCachedUntilUserChanges(t *testing.T) {
 	if err := g.users.SetActive(context.Background(), "alice", false); err != nil {
 		t.Fatal(err)
 	}
-	eventuallyStatus(t, func() *http.Response { return g.withAuth(t, nil, "/editors/x", tok) }, 401)
+	wantStatus(t, g.withAuth(t, nil, "/editors/x", tok), 401)
 }

@@ -8,7 +8,6 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/djangate/gateway/internal/config"
 	"github.com/djangate/gateway/internal/profile"
@@ -134,20 +133,12 @@ func TestProfileFieldsEndToEnd(t *testing.T) {
 		}); err != nil {
 			t.Fatal(err)
 		}
-		// The change reaches the principal cache through the changes
-		// channel, within milliseconds, not synchronously (eventuallyStatus).
-		deadline := time.Now().Add(time.Second)
-		for {
-			wantStatus(t, g.do(alice, "GET", "/anything", forged.Clone(), ""), 200)
-			h := g.up.last(t).Header
-			_, stale := profileHeaders(h)["X-Remote-Level"]
-			if !stale && h.Get("X-Remote-Department") == "sales" {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("upstream profile headers %v", profileHeaders(h))
-			}
-			time.Sleep(2 * time.Millisecond)
+		// g.users returns once the gateway's cache has received the
+		// change's announcement (settle_test.go).
+		wantStatus(t, g.do(alice, "GET", "/anything", forged.Clone(), ""), 200)
+		h := g.up.last(t).Header
+		if _, stale := profileHeaders(h)["X-Remote-Level"]; stale || h.Get("X-Remote-Department") != "sales" {
+			t.Fatalf("upstream profile headers %v", profileHeaders(h))
 		}
 	})
 }
